@@ -1,0 +1,218 @@
+"""The benchmark harness: training configurations compared as ratios, interleaved in one process.
+
+Machines here are shared and noisy, so a benchmark never reports an absolute time alone:
+
+- every configuration is built and compiled once, then trained one epoch at a time in turn
+  (A, B, A, B, ...), so slow phases of the machine hit all of them alike;
+- the first `warmup` epochs of each are dropped (tracing, compilation, caches);
+- each round gives a ratio per configuration against the baseline of the *same* round, and the
+  reported ratio is the median over rounds; CPU time of the process (all threads) is the primary
+  measure, as it is steadier than wall time on a shared machine; wall time is reported too.
+
+A benchmark script defines its configurations and calls `main`; `main` runs one child process per
+backend (the backend is fixed when Keras is imported) and writes `results/<name>.json` and
+`results/<name>.md`. See `lr_callback.py` for an example.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+@dataclasses.dataclass
+class Config:
+    """One training configuration.
+
+    Args:
+        name: str. Row label.
+        build: callable returning a compiled `keras.Model`.
+        callbacks: callable returning the list of callbacks for one `fit` call.
+        batch_size: int. Defaults to 32 (the book's).
+    """
+
+    name: str
+    build: object
+    callbacks: object = list
+    batch_size: int = 32
+
+
+def book_mlp(seed=42, activation="relu", initializer="he_normal"):
+    """The book's Fashion-MNIST MLP of the learning-rate section: 3 × Dense(100) + softmax."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(100, activation=activation, kernel_initializer=initializer),
+            keras.layers.Dense(100, activation=activation, kernel_initializer=initializer),
+            keras.layers.Dense(100, activation=activation, kernel_initializer=initializer),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+def fashion_mnist_subset(samples):
+    """The first `samples` training images of the book's split, pixels in [0, 1]."""
+    from keras_tricks.datasets import load_fashion_mnist
+
+    (x_train, y_train), _, _ = load_fashion_mnist()
+    return x_train[:samples], y_train[:samples]
+
+
+def _epoch_timer():
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self._cpu, self._wall = time.process_time(), time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.cpu = time.process_time() - self._cpu
+            self.wall = time.perf_counter() - self._wall
+
+    return EpochTimer()
+
+
+def compare(configs, x, y, epochs=5, warmup=1):
+    """Trains each configuration for `warmup + epochs` epochs, interleaved; returns timings and ratios.
+
+    The first configuration is the baseline. Returns a dict with, per configuration, the per-epoch CPU
+    and wall seconds after warm-up, and the median over rounds of the ratio to the baseline's epoch of
+    the same round.
+    """
+    if epochs < 1 or warmup < 0:
+        raise ValueError(f"Expected epochs >= 1 and warmup >= 0. Received: epochs={epochs}, warmup={warmup}")
+    models = [config.build() for config in configs]
+    times = {config.name: {"cpu_s": [], "wall_s": []} for config in configs}
+    for round_index in range(warmup + epochs):
+        for config, model in zip(configs, models, strict=True):
+            timer = _epoch_timer()
+            model.fit(
+                x,
+                y,
+                batch_size=config.batch_size,
+                epochs=1,
+                verbose=0,
+                callbacks=[*config.callbacks(), timer],
+            )
+            if round_index >= warmup:
+                times[config.name]["cpu_s"].append(timer.cpu)
+                times[config.name]["wall_s"].append(timer.wall)
+    baseline = times[configs[0].name]
+    results = {}
+    for config in configs:
+        own = times[config.name]
+        results[config.name] = {
+            **own,
+            "cpu_ratio": statistics.median(
+                a / b for a, b in zip(own["cpu_s"], baseline["cpu_s"], strict=True)
+            ),
+            "wall_ratio": statistics.median(
+                a / b for a, b in zip(own["wall_s"], baseline["wall_s"], strict=True)
+            ),
+            "median_cpu_s": statistics.median(own["cpu_s"]),
+            "median_wall_s": statistics.median(own["wall_s"]),
+        }
+    return results
+
+
+def _markdown(name, description, runs):
+    lines = [
+        f"# {name}",
+        "",
+        description,
+        "",
+        "| backend | configuration | CPU-time ratio | wall-time ratio "
+        "| median CPU s/epoch | median wall s/epoch |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for backend, run in runs.items():
+        for config_name, row in run["results"].items():
+            lines.append(
+                f"| {backend} | {config_name} | {row['cpu_ratio']:.3f} | {row['wall_ratio']:.3f} "
+                f"| {row['median_cpu_s']:.3f} | {row['median_wall_s']:.3f} |"
+            )
+    first = next(iter(runs.values()))
+    lines += [
+        "",
+        f"Ratios: median over {first['epochs']} interleaved rounds of {first['samples']} images each, "
+        f"after {first['warmup']} warm-up epoch(s), "
+        "each against the first configuration's epoch of the same round.",
+        f"Machine: {first['machine']}; keras {first['keras']}; command: `{first['command']}`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(name, description, make_configs, argv=None):
+    """Command-line entry point of a benchmark script.
+
+    Args:
+        name: str. Results go to `benchmarks/results/<name>.json` and `.md`.
+        description: str. One paragraph for the markdown table.
+        make_configs: callable `(args) -> (configs, x, y)`, called in the child process of each backend.
+        argv: list of str. Defaults to `sys.argv[1:]`.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--backends", nargs="+", default=["tensorflow", "jax"], choices=["tensorflow", "jax", "torch"]
+    )
+    parser.add_argument("--epochs", type=int, default=7, help="measured epochs per configuration")
+    parser.add_argument("--warmup", type=int, default=1, help="epochs dropped per configuration")
+    parser.add_argument("--samples", type=int, default=16000, help="training images per epoch")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.epochs < 1 or args.warmup < 0 or args.samples < 1:
+        parser.error(f"--epochs and --samples must be >= 1 and --warmup >= 0; received {vars(args)}")
+
+    if args.child:  # inside one backend's process: measure and print JSON
+        import keras
+
+        configs, x, y = make_configs(args)
+        results = compare(configs, x, y, epochs=args.epochs, warmup=args.warmup)
+        print(json.dumps({"keras": keras.__version__, "results": results}))
+        return
+
+    command = "python " + " ".join(
+        [os.path.relpath(sys.argv[0]), *(argv if argv is not None else sys.argv[1:])]
+    )
+    runs = {}
+    for backend in args.backends:
+        env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+        child_argv = [
+            sys.executable,
+            sys.argv[0],
+            *(argv if argv is not None else sys.argv[1:]),
+            "--child",
+            backend,
+        ]
+        print(f"[{name}] measuring on {backend} ...", file=sys.stderr, flush=True)
+        out = subprocess.run(child_argv, env=env, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            sys.exit(f"[{name}] the {backend} run failed:\n{out.stderr[-3000:]}")
+        run = json.loads(out.stdout.strip().splitlines()[-1])
+        run.update(
+            epochs=args.epochs,
+            warmup=args.warmup,
+            samples=args.samples,
+            command=command,
+            machine=f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            date=time.strftime("%Y-%m-%d"),
+        )
+        runs[backend] = run
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    with open(os.path.join(RESULTS_DIR, f"{name}.json"), "w") as f:
+        json.dump(runs, f, indent=2)
+    table = _markdown(name, description, runs)
+    with open(os.path.join(RESULTS_DIR, f"{name}.md"), "w") as f:
+        f.write(table)
+    print(table)

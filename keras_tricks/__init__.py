@@ -1,0 +1,30 @@
+"""keras-tricks: the tricks for training deep networks of chapter 11 of *Hands-On Machine Learning*,
+as drop-in pieces for Keras 3 `model.fit`, on the tensorflow, jax and torch backends.
+
+The subpackages mirror Keras: `keras_tricks.initializers`, `.layers`, `.optimizers`, `.schedules`,
+`.callbacks`; `keras_tricks.datasets` loads the book's Fashion-MNIST split offline.
+"""
+
+__version__ = "0.1.0"
+
+from keras_tricks import _backend
+
+_backend.check_backend()
+
+from keras_tricks import (  # noqa: E402  (the backend check must come before Keras is imported)
+    callbacks,
+    datasets,
+    initializers,
+    layers,
+    optimizers,
+    schedules,
+)
+
+__all__ = [
+    "callbacks",
+    "datasets",
+    "initializers",
+    "layers",
+    "optimizers",
+    "schedules",
+]

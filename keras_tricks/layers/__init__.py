@@ -1,0 +1,6 @@
+"""keras_tricks.layers: mirrors `keras.layers`.
+
+The public names are imported here explicitly and listed in `__all__`; a test keeps the two equal.
+"""
+
+__all__ = []

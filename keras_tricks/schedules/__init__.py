@@ -1,0 +1,6 @@
+"""keras_tricks.schedules: mirrors `keras.schedules`.
+
+The public names are imported here explicitly and listed in `__all__`; a test keeps the two equal.
+"""
+
+__all__ = []

@@ -1,0 +1,162 @@
+"""Shared checks for every keras-tricks object (Keras's own `keras.src.testing` is private).
+
+Use them in each test module:
+
+    from tests import helpers
+
+    def test_round_trips(tmp_path):
+        layer = RReLU(lower=0.1, upper=0.3, seed=1)
+        helpers.assert_config_covers_init(layer)
+        helpers.assert_config_roundtrip(layer)
+        helpers.assert_serialization_roundtrip(layer)
+        helpers.assert_saved_model_roundtrip(helpers.wrap_in_model(layer, (4,)), x, tmp_path)
+
+Each check raises `AssertionError` with a message that says what drifted; `tests/test_helpers.py` shows
+that each one catches a deliberately broken object.
+"""
+
+import inspect
+import json
+import os
+import types
+
+import keras
+import numpy as np
+
+
+def _configs_equal(a, b):
+    # json round-trip turns tuples into lists and numpy scalars into floats, as a saved config would.
+    return json.loads(json.dumps(a, default=_json_default, sort_keys=True)) == json.loads(
+        json.dumps(b, default=_json_default, sort_keys=True)
+    )
+
+
+def _json_default(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"get_config returned a value that is not JSON-serializable: {value!r}")
+
+
+def assert_config_covers_init(obj):
+    """Every named `__init__` argument of `type(obj)` is a key of `obj.get_config()`."""
+    config = obj.get_config()
+    parameters = inspect.signature(type(obj).__init__).parameters.values()
+    named = [
+        p.name for p in parameters if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    missing = [name for name in named if name not in config]
+    assert not missing, (
+        f"{type(obj).__name__}.get_config() lacks the __init__ arguments {missing}; it has {sorted(config)}"
+    )
+
+
+def assert_config_roundtrip(obj):
+    """`type(obj).from_config(obj.get_config())` rebuilds an object with the same config."""
+    config = obj.get_config()
+    json.dumps(config, default=_json_default)  # a config must be JSON-serializable to be saved
+    clone = type(obj).from_config(config)
+    assert type(clone) is type(obj), f"from_config returned {type(clone).__name__}"
+    assert _configs_equal(clone.get_config(), config), (
+        f"{type(obj).__name__} config drifts through from_config:\n"
+        f"  before: {config}\n  after:  {clone.get_config()}"
+    )
+    return clone
+
+
+def assert_serialization_roundtrip(obj, package="keras_tricks"):
+    """`serialize_keras_object` / `deserialize_keras_object` (safe mode) give back an equal object.
+
+    Also checks that the class is registered under `package`, so saved files load with no
+    `custom_objects`.
+    """
+    registered = keras.saving.get_registered_name(type(obj))
+    assert registered == f"{package}>{type(obj).__name__}", (
+        f"{type(obj).__name__} is not registered under the {package!r} package "
+        f"(registered name: {registered!r}); decorate it with keras_tricks._registration.register"
+    )
+    serialized = keras.saving.serialize_keras_object(obj)
+    serialized = json.loads(json.dumps(serialized, default=_json_default))
+    restored = keras.saving.deserialize_keras_object(serialized, safe_mode=True)
+    assert type(restored) is type(obj), f"deserialized a {type(restored).__name__}"
+    assert _configs_equal(restored.get_config(), obj.get_config()), (
+        f"{type(obj).__name__} config drifts through serialization:\n"
+        f"  before: {obj.get_config()}\n  after:  {restored.get_config()}"
+    )
+    return restored
+
+
+def wrap_in_model(layer, input_shape):
+    """A functional model around one layer, for the save/load check."""
+    inputs = keras.Input(shape=input_shape)
+    return keras.Model(inputs, layer(inputs))
+
+
+def _as_numpy_list(variables):
+    return [keras.ops.convert_to_numpy(v) for v in variables]
+
+
+def assert_saved_model_roundtrip(model, x, directory, atol=1e-6, check_outputs=True):
+    """Saves `model` as `.keras`, loads it with `safe_mode=True` and no `custom_objects`, and compares.
+
+    Compares the weights, the optimizer's variables when the model is compiled (slots, iteration count,
+    any state a keras-tricks optimizer keeps), and the outputs of `model.predict(x)`
+    (`check_outputs=False` for a model whose inference is random). Returns the loaded model.
+    """
+    path = os.path.join(os.fspath(directory), "roundtrip.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers], (
+        "layer types differ after loading"
+    )
+    before, after = _as_numpy_list(model.weights), _as_numpy_list(loaded.weights)
+    assert len(before) == len(after), f"{len(before)} weights saved, {len(after)} loaded"
+    for a, b, variable in zip(before, after, model.weights, strict=True):
+        np.testing.assert_allclose(b, a, atol=atol, err_msg=f"weight {variable.path} differs after loading")
+    if getattr(model, "optimizer", None) is not None and model.optimizer.built:
+        assert loaded.optimizer is not None, "the optimizer was not restored"
+        before = _as_numpy_list(model.optimizer.variables)
+        after = _as_numpy_list(loaded.optimizer.variables)
+        assert len(before) == len(after), f"{len(before)} optimizer variables saved, {len(after)} loaded"
+        for a, b, variable in zip(before, after, model.optimizer.variables, strict=True):
+            np.testing.assert_allclose(
+                b, a, atol=atol, err_msg=f"optimizer variable {variable.path} differs after loading"
+            )
+    if check_outputs:
+        expected = model.predict(x, verbose=0)
+        actual = loaded.predict(x, verbose=0)
+        np.testing.assert_allclose(actual, expected, atol=atol, err_msg="outputs differ after loading")
+    return loaded
+
+
+def public_names(module):
+    """Names a user can import from `module`: not private, not the package's own submodules."""
+    names = set()
+    for name, value in vars(module).items():
+        if name.startswith("_"):
+            continue
+        own_submodule = isinstance(value, types.ModuleType) and value.__name__.startswith(
+            module.__name__ + "."
+        )
+        if not own_submodule:
+            names.add(name)
+    return names
+
+
+def assert_public_api(module):
+    """`module.__all__` lists exactly the public names, and each of them exists.
+
+    The package's own submodules may be listed or not (a subpackage is public, an implementation file
+    is reachable but not advertised); anything else public must be in `__all__`.
+    """
+    assert hasattr(module, "__all__"), f"{module.__name__} defines no __all__"
+    listed = set(module.__all__)
+    assert len(listed) == len(module.__all__), f"{module.__name__}.__all__ repeats a name"
+    absent = sorted(name for name in listed if not hasattr(module, name))
+    assert not absent, f"{module.__name__}.__all__ names {absent}, which do not exist"
+    unlisted = sorted(public_names(module) - listed)
+    assert not unlisted, (
+        f"{module.__name__} exposes {unlisted} without listing them in __all__; "
+        "add them to __all__ or make them private"
+    )
