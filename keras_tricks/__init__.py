@@ -17,6 +17,7 @@ from keras_tricks import (  # noqa: E402  (the backend check must come before Ke
     initializers,
     layers,
     optimizers,
+    plot,
     schedules,
 )
 
@@ -26,5 +27,6 @@ __all__ = [
     "initializers",
     "layers",
     "optimizers",
+    "plot",
     "schedules",
 ]

@@ -2,6 +2,7 @@ import os
 
 # Quiet TensorFlow's C++ start-up lines; must be set before TensorFlow is imported.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")  # figures render off-screen in tests
 
 import keras  # noqa: E402
 import pytest  # noqa: E402

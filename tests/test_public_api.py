@@ -11,6 +11,7 @@ PUBLIC_MODULES = [
     "keras_tricks.initializers",
     "keras_tricks.layers",
     "keras_tricks.optimizers",
+    "keras_tricks.plot",
     "keras_tricks.schedules",
 ]
 
