@@ -1,0 +1,174 @@
+"""The chapter-11 tour on the real Fashion-MNIST: each section's experiment, the book's number beside ours.
+
+    python examples/chapter11.py                 # quick look: a data subset, few epochs (minutes)
+    python examples/chapter11.py --full --seeds 3
+    python examples/chapter11.py --sections data baseline --backend tensorflow
+
+It writes `reproduction.md` (section | book | ours | verdict) and the figures into `--output`.
+
+Sections not written yet are listed as "to come" with the issue that brings them; the tour runs what
+exists and says so.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+BACKENDS = ("jax", "tensorflow", "torch")
+
+# Sections in the book's order. Each runnable one maps to a function(args, seed) -> list of rows
+# (what, book, ours); the others name the issue that brings them.
+TO_COME = {
+    "initialization": "#7 (vanishing/exploding gradients, Glorot/He, Figure 11-1)",
+    "activations": "#7 (LeakyReLU … Mish; 100-layer SELU vs ReLU)",
+    "batch-norm": "#7",
+    "gradient-clipping": "#7",
+    "transfer": "#7 (model A → model B)",
+    "optimizers": "#7",
+    "schedules": "#7 (power, exponential, piecewise, performance, 1cycle)",
+    "regularization": "#7 (ℓ2, dropout, MC dropout, max-norm)",
+    "recipes": "#7 (default and self-normalizing DNNs)",
+    "lr-decay": "#7 (the lesson's ×0.98 per epoch)",
+}
+
+
+def _data(args, seed):
+    from keras_tricks.datasets import load_fashion_mnist
+
+    (x_train, _), (x_valid, _), (x_test, _) = load_fashion_mnist()
+    return [
+        (
+            "train / validation / test images",
+            "55,000 / 5,000 / 10,000",
+            f"{len(x_train):,} / {len(x_valid):,} / {len(x_test):,}",
+        ),
+    ]
+
+
+def _baseline(args, seed):
+    """Chapter 10's MLP (300-100 ReLU, SGD) that chapter 11 sets out to improve."""
+    import keras
+
+    from keras_tricks.datasets import load_fashion_mnist
+
+    (x_train, y_train), (x_valid, y_valid), _ = load_fashion_mnist()
+    samples, epochs = (None, 30) if args.full else (10_000, 3)
+    x_train, y_train = x_train[:samples], y_train[:samples]
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input(shape=(28, 28)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(300, activation="relu"),
+            keras.layers.Dense(100, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    model.compile(
+        loss="sparse_categorical_crossentropy", optimizer=keras.optimizers.SGD(0.01), metrics=["accuracy"]
+    )
+    history = model.fit(x_train, y_train, epochs=epochs, validation_data=(x_valid, y_valid), verbose=0)
+    accuracy = history.history["val_accuracy"][-1]
+    return [
+        (
+            f"chapter 10 MLP, SGD, {epochs} epochs on {len(x_train):,} images: validation accuracy",
+            "— (chapter 10's model; its numbers come with #7)",
+            accuracy,
+        )
+    ]
+
+
+SECTIONS = {"data": _data, "baseline": _baseline}
+ALL_SECTIONS = [*SECTIONS, *TO_COME]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="The chapter-11 tour on the real Fashion-MNIST.",
+        epilog=f"Sections: {', '.join(ALL_SECTIONS)}.",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a first look: data subset, few epochs (default)"
+    )
+    parser.add_argument("--full", action="store_true", help="the book's epochs on the whole training set")
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="seeds per comparison (>= 1; use >= 3 with --full)"
+    )
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        default=list(SECTIONS),
+        metavar="SECTION",
+        help="sections to run (default: all that exist)",
+    )
+    parser.add_argument("--backend", default="jax", help=f"Keras backend, one of {', '.join(BACKENDS)}")
+    parser.add_argument("--output", default="output", help="folder for reproduction.md and the figures")
+    args = parser.parse_args(argv)
+    if args.quick and args.full:
+        parser.error("choose --quick or --full, not both")
+    if args.seeds < 1:
+        parser.error(f"--seeds must be >= 1. Received: --seeds {args.seeds}")
+    unknown = [s for s in args.sections if s not in ALL_SECTIONS]
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}. Valid sections: {', '.join(ALL_SECTIONS)}")
+    if args.backend not in BACKENDS:
+        parser.error(f"unknown backend {args.backend!r}. Valid backends: {', '.join(BACKENDS)}")
+    return args
+
+
+def _format(values):
+    if isinstance(values[0], str):
+        return values[0]
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f} ({len(values)} seeds)"
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.environ["KERAS_BACKEND"] = args.backend  # before Keras is imported
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    os.makedirs(args.output, exist_ok=True)
+    mode = "full" if args.full else "quick"
+    print(f"keras-tricks chapter-11 tour ({mode}, backend {keras.backend.backend()}, {args.seeds} seed(s))")
+    table, started = [], time.perf_counter()
+    for name in args.sections:
+        if name in TO_COME:
+            print(f"- {name}: to come in issue {TO_COME[name]}")
+            table.append((name, "—", "—", "—", f"to come ({TO_COME[name]})"))
+            continue
+        t0 = time.perf_counter()
+        results = {}
+        for seed in range(42, 42 + args.seeds):
+            for what, book, ours in SECTIONS[name](args, seed):
+                results.setdefault((what, book), []).append(ours)
+        for (what, book), values in results.items():
+            print(f"- {name}: {what}: book {book}, ours {_format(values)}")
+            table.append((name, what, book, _format(values), "measured"))
+        print(f"  ({time.perf_counter() - t0:.0f} s)")
+    not_yet = [name for name in TO_COME if name not in args.sections]
+    path = os.path.join(args.output, "reproduction.md")
+    command = " ".join(["python examples/chapter11.py", *(argv if argv is not None else sys.argv[1:])])
+    with open(path, "w") as f:
+        f.write(f"# Chapter 11 reproduced ({mode} run)\n\n")
+        f.write(
+            f"Command: `{command}`; "
+            f"keras {keras.__version__}, backend {keras.backend.backend()}, "
+            f"{time.strftime('%Y-%m-%d')}, {time.perf_counter() - started:.0f} s.\n\n"
+        )
+        f.write("| section | what | book | ours | verdict |\n| --- | --- | --- | --- | --- |\n")
+        for row in table:
+            f.write("| " + " | ".join(str(cell) for cell in row) + " |\n")
+        if not_yet:
+            f.write(f"\nSections still to come: {', '.join(not_yet)}.\n")
+    print(f"\nTable written to {os.path.abspath(path)} ({time.perf_counter() - started:.0f} s in all).")
+    if not_yet:
+        print(f"Sections still to come (not run): {', '.join(not_yet)}.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""The benchmark harness computes interleaved per-round ratios (no timing is asserted here)."""
+
+import keras
+import numpy as np
+
+from benchmarks import harness
+
+
+def _build():
+    model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(2, activation="softmax")])
+    model.compile(loss="sparse_categorical_crossentropy", optimizer="sgd")
+    return model
+
+
+def test_compare_interleaves_and_reports_ratios_to_the_baseline():
+    order = []
+
+    class Spy(keras.callbacks.Callback):
+        def __init__(self, name):
+            super().__init__()
+            self.name = name
+
+        def on_epoch_begin(self, epoch, logs=None):
+            order.append(self.name)
+
+    configs = [
+        harness.Config("A", _build, callbacks=lambda: [Spy("A")], batch_size=8),
+        harness.Config("B", _build, callbacks=lambda: [Spy("B")], batch_size=8),
+    ]
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    y = np.zeros(32, dtype="int64")
+    results = harness.compare(configs, x, y, epochs=2, warmup=1)
+    assert order == ["A", "B"] * 3  # warm-up round, then two measured rounds, interleaved
+    assert len(results["A"]["cpu_s"]) == len(results["B"]["cpu_s"]) == 2
+    assert results["A"]["cpu_ratio"] == 1.0 and results["A"]["wall_ratio"] == 1.0
+    expected = np.median(np.array(results["B"]["wall_s"]) / np.array(results["A"]["wall_s"]))
+    assert np.isclose(results["B"]["wall_ratio"], expected)
+
+
+def test_book_mlp_is_the_books_architecture():
+    model = harness.book_mlp()
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.units for layer in dense] == [100, 100, 100, 10]
+    assert model.count_params() == 784 * 100 + 100 + 2 * (100 * 100 + 100) + 100 * 10 + 10
