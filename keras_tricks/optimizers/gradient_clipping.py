@@ -1,0 +1,355 @@
+import math
+
+import keras
+from keras import ops
+
+from keras_tricks._registration import register
+from keras_tricks.optimizers import _distribute, clipping
+
+MODES = ("value", "norm", "global_norm", "adaptive", "percentile", None)
+
+# The base optimizer's clipping arguments: given to the wrapper or the inner optimizer, they would clip
+# behind the wrapper's back (and its statistics would describe gradients the weights never saw).
+_KERAS_CLIPPING_ARGS = ("clipnorm", "clipvalue", "global_clipnorm")
+
+
+@register
+class GradientClipping(keras.optimizers.Optimizer):
+    """An optimizer wrapper that clips gradients and records what clipping did.
+
+    It clips the gradients of each step, then hands them to `inner_optimizer` (any Keras optimizer,
+    with its momentum, weight decay, learning-rate schedule, EMA or gradient accumulation). Inside the
+    compiled train step it accumulates, in its own non-trainable variables (saved with the optimizer):
+    the global gradient norm ‖g‖ = (Σᵢ ‖gᵢ‖²)^½ before and after clipping (mean and maximum), the
+    fraction of steps clipped, the number of non-finite steps and each variable's gradient norm.
+    `keras_tricks.callbacks.GradientNormLogger` writes them into the training logs.
+
+    Modes (θ = `threshold`):
+
+    - `"value"`: each element clipped to [−θ, θ] (Keras's `clipvalue`);
+    - `"norm"`: each variable's gradient gᵢ ← gᵢ · min(1, θ / ‖gᵢ‖) (Keras's `clipnorm`);
+    - `"global_norm"`: every gᵢ ← gᵢ · min(1, θ / ‖g‖) (Keras's `global_clipnorm`);
+    - `"adaptive"`: unit-wise adaptive gradient clipping, AGC (Brock et al. 2021): the gradient G of each
+      output unit with weights W is rescaled to norm λ · max(‖W‖, ε) when larger (λ = `clipping`,
+      ε = `eps`);
+    - `"percentile"`: AutoClip (Seetharaman et al. 2020): global-norm clipping at the `percentile`-th
+      percentile of the global norms of the last `window` steps, kept in an on-device ring buffer;
+    - `None`: no clipping, statistics only.
+
+    On tensorflow under a `tf.distribute` strategy the statistics and the clipping are those of the
+    gradient of the global batch (the replicas' gradients are summed first), unlike Keras's own
+    clipping arguments, which clip each replica's share.
+
+    Args:
+        inner_optimizer: keras.optimizers.Optimizer. The optimizer that applies the clipped gradients;
+            it must not clip itself (`clipnorm`, `clipvalue`, `global_clipnorm`).
+        mode: str or None. One of `"value"`, `"norm"`, `"global_norm"`, `"adaptive"`, `"percentile"`
+            or `None`. Defaults to `"global_norm"`.
+        threshold: float. θ of the `"value"`, `"norm"` and `"global_norm"` modes. Defaults to `1.0`.
+        clipping: float. λ of the `"adaptive"` mode. Defaults to `0.01`.
+        eps: float. ε of the `"adaptive"` mode, the smallest weight norm used. Defaults to `1e-3`.
+        percentile: float. In (0, 100], the percentile of the `"percentile"` mode. Defaults to `10.0`.
+        window: int. Number of past global norms the `"percentile"` mode keeps. Defaults to `1000`.
+        skip_nonfinite: bool. If `True`, a step whose gradients hold NaN or Inf changes neither the
+            weights nor the inner optimizer's variables (its iteration count included), and is
+            counted. Defaults to `True`.
+        name: str. Name of the optimizer. Defaults to `None` (a unique name).
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> from keras_tricks.optimizers import GradientClipping
+    >>> optimizer = GradientClipping(keras.optimizers.SGD(0.1), "global_norm", threshold=1.0)
+    >>> w = keras.Variable(np.zeros(2, "float32"))
+    >>> optimizer.apply([np.array([3.0, 4.0], "float32")], [w])  # ‖g‖ = 5, clipped to 1
+    >>> [round(float(v), 4) for v in keras.ops.convert_to_numpy(w)]
+    [-0.06, -0.08]
+    >>> stats = optimizer.statistics()
+    >>> float(stats["grad_norm"]), float(stats["grad_clip_rate"])
+    (5.0, 1.0)
+
+    References:
+        - [Pascanu et al. 2013, On the difficulty of training recurrent neural networks](
+          https://arxiv.org/abs/1211.5063)
+        - [Brock et al. 2021, High-Performance Large-Scale Image Recognition Without Normalization](
+          https://arxiv.org/abs/2102.06171)
+        - [Seetharaman et al. 2020, AutoClip: Adaptive Gradient Clipping for Source Separation
+          Networks](https://arxiv.org/abs/2007.14469)
+    """
+
+    def __init__(
+        self,
+        inner_optimizer,
+        mode="global_norm",
+        threshold=1.0,
+        clipping=0.01,
+        eps=1e-3,
+        percentile=10.0,
+        window=1000,
+        skip_nonfinite=True,
+        name=None,
+        **kwargs,
+    ):
+        if not isinstance(inner_optimizer, keras.optimizers.Optimizer):
+            raise TypeError(
+                "Expected inner_optimizer to be a keras.optimizers.Optimizer instance. "
+                f"Received: inner_optimizer={inner_optimizer!r}"
+            )
+        if isinstance(inner_optimizer, keras.optimizers.LossScaleOptimizer):
+            raise ValueError(
+                "Wrap the other way round: LossScaleOptimizer(GradientClipping(optimizer)), so the "
+                "statistics are taken on unscaled gradients (model.compile does this for you under a "
+                f"mixed-precision policy). Received: inner_optimizer={inner_optimizer!r}"
+            )
+        for arg in _KERAS_CLIPPING_ARGS:
+            if getattr(inner_optimizer, arg, None) is not None:
+                raise ValueError(
+                    f"The inner optimizer already clips with {arg}; clip in GradientClipping only. "
+                    f"Received: inner_optimizer.{arg}={getattr(inner_optimizer, arg)}"
+                )
+            if kwargs.get(arg) is not None:
+                raise ValueError(
+                    f"GradientClipping clips through `mode` and `threshold`, not {arg}. "
+                    f"Received: {arg}={kwargs[arg]}"
+                )
+            kwargs.pop(arg, None)
+        if inner_optimizer.loss_scale_factor is not None:
+            raise ValueError(
+                "Set the loss scale on a LossScaleOptimizer around GradientClipping, not on the inner "
+                f"optimizer. Received: inner_optimizer.loss_scale_factor={inner_optimizer.loss_scale_factor}"
+            )
+        if mode not in MODES:
+            raise ValueError(f"Expected mode in {MODES}. Received: mode={mode!r}")
+        for arg, value in (("threshold", threshold), ("clipping", clipping), ("eps", eps)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"Expected {arg} to be a float. Received: {arg}={value!r}")
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"Expected {arg} to be finite and > 0. Received: {arg}={value}")
+        if isinstance(percentile, bool) or not isinstance(percentile, (int, float)):
+            raise TypeError(f"Expected percentile to be a float. Received: percentile={percentile!r}")
+        if not 0 < percentile <= 100:
+            raise ValueError(f"Expected percentile in (0, 100]. Received: percentile={percentile}")
+        if isinstance(window, bool) or not isinstance(window, int):
+            raise TypeError(f"Expected window to be an int. Received: window={window!r}")
+        if window < 1:
+            raise ValueError(f"Expected window >= 1. Received: window={window}")
+        if not isinstance(skip_nonfinite, bool):
+            raise TypeError(
+                f"Expected skip_nonfinite to be a bool. Received: skip_nonfinite={skip_nonfinite!r}"
+            )
+        if kwargs:
+            raise ValueError(f"GradientClipping does not support the arguments {kwargs}")
+
+        super().__init__(learning_rate=0.0, name=name)
+        self.inner_optimizer = inner_optimizer
+        self.mode = mode
+        self.threshold = float(threshold)
+        self.clipping = float(clipping)
+        self.eps = float(eps)
+        self.percentile = float(percentile)
+        self.window = window
+        self.skip_nonfinite = skip_nonfinite
+
+    def build(self, var_list):
+        # "only_first_replica": under tf.distribute every replica computes the same statistics from the
+        # summed gradient, so the first replica's write is the value.
+        def scalar(name, dtype="float32"):
+            return self.add_variable((), dtype=dtype, aggregation="only_first_replica", name=name)
+
+        self.norm_sum = scalar("grad_norm_sum")
+        self.norm_max = scalar("grad_norm_max")
+        self.clipped_norm_sum = scalar("grad_norm_clipped_sum")
+        self.finite_steps = scalar("finite_steps")
+        self.clipped_steps = scalar("clipped_steps")
+        self.nonfinite_steps = scalar("nonfinite_steps")
+        self.variable_norm_sums = self.add_variable(
+            (len(var_list),), dtype="float32", aggregation="only_first_replica", name="variable_norm_sums"
+        )
+        if self.mode == "percentile":
+            self.norm_history = self.add_variable(
+                (self.window,), dtype="float32", aggregation="only_first_replica", name="norm_history"
+            )
+            self.history_count = scalar("history_count", dtype="int32")
+        self.inner_optimizer.build(var_list)
+        super().build(var_list)
+
+    @property
+    def variables(self):
+        return self._variables + self.inner_optimizer.variables
+
+    @property
+    def learning_rate(self):
+        return self.inner_optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, learning_rate):
+        self.inner_optimizer.learning_rate = learning_rate
+
+    @property
+    def iterations(self):
+        return self.inner_optimizer.iterations
+
+    def finalize_variable_values(self, var_list):
+        self.inner_optimizer.finalize_variable_values(var_list)
+
+    # The clipping and the bookkeeping, written as assignments to the wrapper's own variables: `apply`
+    # runs it on the variables, `stateless_apply` inside a StatelessScope (the JAX path).
+    def _clip_and_record(self, grads, weights):
+        grads = [None if g is None else ops.convert_to_tensor(g) for g in grads]
+        squared = clipping.squared_norms(grads)
+        present = [s for s in squared if s is not None]
+        norm = ops.sqrt(ops.sum(ops.stack(present)))
+        finite = ops.isfinite(norm)
+        variable_norms = ops.sqrt(ops.stack([ops.zeros(()) if s is None else s for s in squared]))
+
+        if self.mode is None:
+            clipped, clipped_norm = grads, norm
+        elif self.mode in ("global_norm", "percentile"):
+            threshold = (
+                self.threshold if self.mode == "global_norm" else self._autoclip_threshold(norm, finite)
+            )
+            clipped = clipping.clip_by_global_norm(grads, threshold, norm)
+            clipped_norm = ops.minimum(norm, threshold)
+        else:
+            if self.mode == "value":
+                clipped = clipping.clip_by_value(grads, self.threshold)
+            elif self.mode == "norm":
+                norms = [None if s is None else ops.sqrt(s) for s in squared]
+                clipped = clipping.clip_by_norm(grads, self.threshold, norms)
+            else:
+                clipped = clipping.adaptive_clip(grads, weights, self.clipping, self.eps)
+            clipped_norm = clipping.global_norm(clipped)
+
+        # A non-finite step adds to its own counter only; `where` keeps the sums finite.
+        step = ops.cast(finite, "float32")
+        self.nonfinite_steps.assign_add(1.0 - step)
+        self.finite_steps.assign_add(step)
+        self.norm_sum.assign_add(ops.where(finite, norm, 0.0))
+        self.norm_max.assign(ops.where(finite, ops.maximum(self.norm_max.value, norm), self.norm_max.value))
+        self.clipped_norm_sum.assign_add(ops.where(finite, clipped_norm, 0.0))
+        self.clipped_steps.assign_add(ops.where(finite, ops.cast(clipped_norm < norm, "float32"), 0.0))
+        self.variable_norm_sums.assign_add(ops.where(finite, variable_norms, 0.0))
+        return clipped, finite
+
+    def _autoclip_threshold(self, norm, finite):
+        previous = self.history_count.value
+        count = previous + ops.cast(finite, "int32")
+        slot = ops.arange(self.window) == (previous % self.window)
+        history = ops.where(ops.logical_and(slot, finite), norm, self.norm_history.value)
+        self.norm_history.assign(history)
+        self.history_count.assign(count)
+        return clipping.percentile_of_history(history, ops.maximum(count, 1), self.percentile)
+
+    def apply(self, grads, trainable_variables=None):
+        if not self.built:
+            with keras.name_scope(self.name, caller=self):
+                self.build(trainable_variables)
+            self.built = True
+        variables = self._trainable_variables if trainable_variables is None else list(trainable_variables)
+        if keras.backend.backend() == "jax":
+            # JAX's `cond` cannot hold the inner optimizer's assignments: go through the stateless path.
+            self._apply_through_stateless(grads, variables)
+            return
+        grads, replicas = _distribute.all_reduce_sum(grads)
+        clipped, finite = self._clip_and_record(grads, [v.value for v in variables])
+        if replicas > 1:
+            # The inner optimizer sums the replicas' gradients again: hand each replica its share.
+            clipped = [None if g is None else g / replicas for g in clipped]
+
+        def step():
+            self.inner_optimizer.apply(clipped, trainable_variables)
+
+        if self.skip_nonfinite:
+            ops.cond(finite, step, lambda: None)
+        else:
+            step()
+
+    def _apply_through_stateless(self, grads, variables):
+        by_variable = dict(zip(map(id, variables), grads, strict=True))
+        all_grads = [by_variable.get(id(v)) for v in self._trainable_variables]
+        new_trainable, new_optimizer = self.stateless_apply(
+            [v.value for v in self.variables], all_grads, [v.value for v in self._trainable_variables]
+        )
+        for variable, value in zip(self._trainable_variables, new_trainable, strict=True):
+            variable.assign(value)
+        for variable, value in zip(self.variables, new_optimizer, strict=True):
+            variable.assign(value)
+
+    def stateless_apply(self, optimizer_variables, grads, trainable_variables):
+        if not self.built:
+            raise ValueError(
+                f"To call `stateless_apply`, {self.__class__.__name__} must be built (i.e. its variables "
+                "must have been created). You can build it via `optimizer.build(trainable_variables)`."
+            )
+        own_count = len(self._variables)
+        inner_variables = list(optimizer_variables[own_count:])
+        mapping = list(zip(self._variables, optimizer_variables[:own_count], strict=True))
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            clipped, finite = self._clip_and_record(grads, trainable_variables)
+        own_variables = [scope.get_current_value(v) for v in self._variables]
+
+        def step():
+            return self.inner_optimizer.stateless_apply(inner_variables, clipped, trainable_variables)
+
+        if self.skip_nonfinite:
+            new_trainable, new_inner = ops.cond(
+                finite, step, lambda: (list(trainable_variables), inner_variables)
+            )
+        else:
+            new_trainable, new_inner = step()
+        return list(new_trainable), own_variables + list(new_inner)
+
+    def statistics(self):
+        """The accumulated statistics since the last `reset_statistics()`, keyed by their log names.
+
+        `grad_norm` and `grad_norm_clipped` are means over the finite steps, `grad_norm_max` their
+        maximum, `grad_clip_rate` the fraction of finite steps clipped, `grad_nonfinite_steps` a count;
+        `grad_norm/<variable path>` is the mean gradient norm of each variable. Values are tensors.
+        """
+        steps = ops.maximum(self.finite_steps, 1.0)
+        stats = {
+            "grad_norm": self.norm_sum / steps,
+            "grad_norm_max": ops.convert_to_tensor(self.norm_max),
+            "grad_norm_clipped": self.clipped_norm_sum / steps,
+            "grad_clip_rate": self.clipped_steps / steps,
+            "grad_nonfinite_steps": ops.convert_to_tensor(self.nonfinite_steps),
+        }
+        means = self.variable_norm_sums / steps
+        for index, variable in enumerate(self._trainable_variables):
+            stats[f"grad_norm/{variable.path}"] = means[index]
+        return stats
+
+    def reset_statistics(self):
+        """Zeroes the interval statistics (not the AutoClip history, which spans intervals)."""
+        for variable in (
+            self.norm_sum,
+            self.norm_max,
+            self.clipped_norm_sum,
+            self.finite_steps,
+            self.clipped_steps,
+            self.nonfinite_steps,
+            self.variable_norm_sums,
+        ):
+            variable.assign(ops.zeros(variable.shape, variable.dtype))
+
+    def get_config(self):
+        # Not super().get_config(): the base optimizer's arguments belong to the inner optimizer.
+        return {
+            "name": self.name,
+            "inner_optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
+            "mode": self.mode,
+            "threshold": self.threshold,
+            "clipping": self.clipping,
+            "eps": self.eps,
+            "percentile": self.percentile,
+            "window": self.window,
+            "skip_nonfinite": self.skip_nonfinite,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        inner_optimizer = keras.saving.deserialize_keras_object(
+            config.pop("inner_optimizer"), custom_objects=custom_objects
+        )
+        return cls(inner_optimizer, **config)
