@@ -281,6 +281,9 @@ class GradientClipping(keras.optimizers.Optimizer):
                 f"To call `stateless_apply`, {self.__class__.__name__} must be built (i.e. its variables "
                 "must have been created). You can build it via `optimizer.build(trainable_variables)`."
             )
+        # LossScaleOptimizer hands over its inner optimizer's Variables (read in its StatelessScope).
+        optimizer_variables = [ops.convert_to_tensor(v) for v in optimizer_variables]
+        trainable_variables = [ops.convert_to_tensor(v) for v in trainable_variables]
         own_count = len(self._variables)
         inner_variables = list(optimizer_variables[own_count:])
         mapping = list(zip(self._variables, optimizer_variables[:own_count], strict=True))

@@ -1,0 +1,397 @@
+import math
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from keras_tricks.optimizers import GradientClipping, clipping
+from tests import helpers
+
+
+def _data(samples=64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(samples, 5)).astype("float32")
+    y = (x @ rng.normal(size=(5, 1)) * 10.0).astype("float32")  # large targets: large gradients
+    return x, y
+
+
+def _model(optimizer, seed=1, **compile_kwargs):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [keras.Input((5,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)]
+    )
+    model.compile(loss="mse", optimizer=optimizer, **compile_kwargs)
+    return model
+
+
+def _weights(model):
+    return [keras.ops.convert_to_numpy(w) for w in model.weights]
+
+
+def _numpy(values):
+    return [None if v is None else keras.ops.convert_to_numpy(v) for v in values]
+
+
+def _assert_weights_close(a, b, atol=1e-6):
+    for wa, wb in zip(_weights(a), _weights(b), strict=True):
+        np.testing.assert_allclose(wa, wb, atol=atol, rtol=0)
+
+
+# --- Equivalence with Keras's own clipping ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "mode, keras_arg, threshold",
+    [("global_norm", "global_clipnorm", 1.0), ("norm", "clipnorm", 0.5), ("value", "clipvalue", 0.05)],
+)
+def test_matches_keras_clipping_after_many_steps(mode, keras_arg, threshold):
+    x, y = _data()
+    ours = _model(GradientClipping(keras.optimizers.SGD(0.01, momentum=0.9), mode, threshold=threshold))
+    theirs = _model(keras.optimizers.SGD(0.01, momentum=0.9, **{keras_arg: threshold}))
+    ours.fit(x, y, batch_size=8, epochs=5, shuffle=False, verbose=0)
+    theirs.fit(x, y, batch_size=8, epochs=5, shuffle=False, verbose=0)
+    _assert_weights_close(ours, theirs)
+    assert float(ours.optimizer.statistics()["grad_clip_rate"]) > 0.5  # clipping was really exercised
+
+
+def test_observe_only_leaves_training_unchanged():
+    x, y = _data()
+    ours = _model(GradientClipping(keras.optimizers.Adam(0.01), mode=None))
+    theirs = _model(keras.optimizers.Adam(0.01))
+    ours.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    theirs.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    _assert_weights_close(ours, theirs)
+    assert float(ours.optimizer.statistics()["grad_clip_rate"]) == 0.0
+
+
+# --- NumPy references of the two papers ------------------------------------------------------------
+
+
+def _numpy_unitwise_norm(x):
+    if x.ndim <= 1:
+        return np.sqrt(np.sum(x**2))
+    return np.sqrt(np.sum(x**2, axis=tuple(range(x.ndim - 1)), keepdims=True))
+
+
+def _numpy_agc(grad, weight, clipping_, eps):
+    max_norm = clipping_ * np.maximum(_numpy_unitwise_norm(weight), eps)
+    grad_norm = _numpy_unitwise_norm(grad)
+    return np.where(grad_norm > max_norm, grad * max_norm / np.maximum(grad_norm, 1e-6), grad)
+
+
+def test_adaptive_matches_the_agc_formula():
+    rng = np.random.default_rng(3)
+    shapes = [(3, 2, 4, 6), (7, 5), (5,)]
+    weights = [rng.normal(size=s).astype("float32") for s in shapes]
+    weights[2][:] = 0.0  # a zero bias: the ε floor decides
+    grads = [rng.normal(size=s).astype("float32") * scale for s, scale in zip(shapes, (0.01, 1.0, 0.5))]
+    variables = [keras.Variable(w) for w in weights]
+    optimizer = GradientClipping(keras.optimizers.SGD(1.0), "adaptive", clipping=0.05, eps=1e-2)
+    optimizer.apply(grads, variables)
+    for variable, w, g in zip(variables, weights, grads, strict=True):
+        expected = w - _numpy_agc(g, w, 0.05, 1e-2)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(variable), expected, rtol=1e-5, atol=1e-6)
+    assert float(optimizer.statistics()["grad_clip_rate"]) == 1.0
+
+
+def test_percentile_matches_autoclip_over_a_wrapping_window():
+    rng = np.random.default_rng(4)
+    scales = [1.0, 5.0, 0.5, 3.0, 10.0, 0.2, 2.0, 7.0, 1.5, 0.1]
+    grads = [[rng.normal(size=(3, 2)).astype("float32") * s] for s in scales]
+    window, percentile = 4, 25.0
+    variable = keras.Variable(np.zeros((3, 2), "float32"))
+    optimizer = GradientClipping(keras.optimizers.SGD(1.0), "percentile", percentile=percentile, window=window)
+    expected_weight, history = np.zeros((3, 2), "float32"), []
+    for (g,) in grads:
+        optimizer.apply([g], [variable])
+        norm = np.linalg.norm(g)
+        history = (history + [norm])[-window:]  # AutoClip's history, cut to the last `window` norms
+        threshold = np.percentile(history, percentile)
+        expected_weight -= g * min(1.0, threshold / norm)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(variable), expected_weight, rtol=1e-5, atol=1e-6)
+    stored = np.sort(keras.ops.convert_to_numpy(optimizer.norm_history))
+    np.testing.assert_allclose(stored, np.sort(history), rtol=1e-6)
+    assert int(keras.ops.convert_to_numpy(optimizer.history_count)) == len(scales)
+
+
+# --- Properties of the gradient maths --------------------------------------------------------------
+
+_thresholds = st.floats(min_value=1e-3, max_value=1e3, allow_nan=False)
+_seeds = st.integers(0, 2**16)
+
+
+def _random_grads(seed):
+    rng = np.random.default_rng(seed)
+    scale = 10.0 ** rng.uniform(-3, 3)
+    return [
+        keras.ops.convert_to_tensor(rng.normal(size=(4, 3)).astype("float32") * scale),
+        None,
+        keras.ops.convert_to_tensor(rng.normal(size=(3,)).astype("float32") * scale),
+    ]
+
+
+def _norm(g):
+    return float(np.linalg.norm(g))
+
+
+@settings(max_examples=30, deadline=None)
+@given(threshold=_thresholds, seed=_seeds)
+def test_global_norm_clipping_properties(threshold, seed):
+    grads = _random_grads(seed)
+    clipped = clipping.clip_by_global_norm(grads, threshold)
+    assert clipped[1] is None
+    before = np.concatenate([g.ravel() for g in _numpy(grads) if g is not None])
+    after = np.concatenate([g.ravel() for g in _numpy(clipped) if g is not None])
+    assert _norm(after) <= threshold * (1 + 1e-5)
+    cosine = before @ after / (_norm(before) * _norm(after))
+    assert cosine == pytest.approx(1.0, abs=1e-5)  # direction preserved
+    twice = _numpy(clipping.clip_by_global_norm(clipped, threshold))
+    for a, b in zip(_numpy(clipped), twice, strict=True):
+        if a is not None:
+            np.testing.assert_allclose(b, a, rtol=1e-5)  # idempotent
+
+
+@settings(max_examples=30, deadline=None)
+@given(threshold=_thresholds, seed=_seeds)
+def test_norm_clipping_properties(threshold, seed):
+    grads = _random_grads(seed)
+    clipped = clipping.clip_by_norm(grads, threshold)
+    assert clipped[1] is None
+    for g, c, twice in zip(
+        _numpy(grads), _numpy(clipped), _numpy(clipping.clip_by_norm(clipped, threshold)), strict=True
+    ):
+        if g is None:
+            continue
+        assert _norm(c) <= threshold * (1 + 1e-5)
+        assert g.ravel() @ c.ravel() / (_norm(g) * _norm(c)) == pytest.approx(1.0, abs=1e-5)
+        np.testing.assert_allclose(twice, c, rtol=1e-5)
+
+
+@settings(max_examples=30, deadline=None)
+@given(threshold=_thresholds, seed=_seeds)
+def test_value_clipping_properties(threshold, seed):
+    grads = _random_grads(seed)
+    clipped = clipping.clip_by_value(grads, threshold)
+    assert clipped[1] is None
+    for g, c, twice in zip(
+        _numpy(grads), _numpy(clipped), _numpy(clipping.clip_by_value(clipped, threshold)), strict=True
+    ):
+        if g is None:
+            continue
+        assert np.abs(c).max() <= np.float32(threshold)
+        assert np.all(np.sign(c) == np.sign(g))
+        np.testing.assert_array_equal(twice, c)
+
+
+@settings(max_examples=30, deadline=None)
+@given(clipping_=st.floats(1e-3, 1.0), seed=_seeds)
+def test_adaptive_clipping_properties(clipping_, seed):
+    grads = _random_grads(seed)
+    weights = _random_grads(seed + 1)
+    weights[1] = None
+    clipped = clipping.adaptive_clip(grads, weights, clipping_, 1e-3)
+    assert clipped[1] is None
+    for g, w, c in zip(_numpy(grads), _numpy(weights), _numpy(clipped), strict=True):
+        if g is None:
+            continue
+        limit = clipping_ * np.maximum(_numpy_unitwise_norm(w), 1e-3)
+        assert np.all(_numpy_unitwise_norm(c) <= limit * (1 + 1e-5) + 1e-12)
+    twice = clipping.adaptive_clip(clipped, weights, clipping_, 1e-3)
+    for a, b in zip(_numpy(clipped), _numpy(twice), strict=True):
+        if a is not None:
+            np.testing.assert_allclose(b, a, rtol=1e-5)
+
+
+def test_none_gradients_pass_through_the_wrapper():
+    used, unused = keras.Variable(np.ones(3, "float32")), keras.Variable(np.ones(2, "float32"))
+    optimizer = GradientClipping(keras.optimizers.SGD(1.0), "global_norm", threshold=1.0)
+    optimizer.build([used, unused])
+    optimizer.apply([np.full(3, 4.0, "float32"), None], [used, unused])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(unused), np.ones(2))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(used), 1.0 - np.full(3, 1 / math.sqrt(3)), rtol=1e-6)
+
+
+# --- Non-finite steps ------------------------------------------------------------------------------
+
+
+def test_nonfinite_step_is_skipped_bit_identically():
+    x, y = _data(48)
+    x_bad = np.concatenate([x[:16], np.full((16, 5), np.nan, "float32"), x[16:]])
+    y_bad = np.concatenate([y[:16], y[:16], y[16:]])
+    clean = _model(GradientClipping(keras.optimizers.Adam(0.01)))
+    skipped = _model(GradientClipping(keras.optimizers.Adam(0.01)))
+    clean.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    skipped.fit(x_bad, y_bad, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(_weights(clean), _weights(skipped), strict=True):
+        np.testing.assert_array_equal(a, b)
+    inner = [_numpy(m.optimizer.inner_optimizer.variables) for m in (clean, skipped)]
+    for a, b in zip(*inner, strict=True):
+        np.testing.assert_array_equal(a, b)
+    stats = skipped.optimizer.statistics()
+    assert float(stats["grad_nonfinite_steps"]) == 1.0
+    assert float(clean.optimizer.statistics()["grad_norm"]) == pytest.approx(float(stats["grad_norm"]))
+
+
+def test_nonfinite_step_reaches_weights_when_not_skipped():
+    variable = keras.Variable(np.ones(2, "float32"))
+    optimizer = GradientClipping(keras.optimizers.SGD(0.1), mode=None, skip_nonfinite=False)
+    optimizer.apply([np.array([np.inf, 1.0], "float32")], [variable])
+    assert not np.all(np.isfinite(keras.ops.convert_to_numpy(variable)))
+    assert float(optimizer.statistics()["grad_nonfinite_steps"]) == 1.0
+
+
+# --- State inside the compiled step, on every backend ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "compile_kwargs", [{}, {"jit_compile": True}, {"steps_per_execution": 4}], ids=["default", "jit", "spe4"]
+)
+def test_statistics_accumulate_inside_fit(compile_kwargs):
+    if "steps_per_execution" in compile_kwargs and keras.backend.backend() == "torch":
+        pytest.skip("Keras's torch trainer runs one step per execution")
+    x, y = _data(64)
+    model = _model(GradientClipping(keras.optimizers.SGD(0.01), "global_norm", 1.0), **compile_kwargs)
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    optimizer = model.optimizer
+    assert float(keras.ops.convert_to_numpy(optimizer.finite_steps)) == 16.0
+    assert int(keras.ops.convert_to_numpy(optimizer.iterations)) == 16
+    stats = {k: float(v) for k, v in optimizer.statistics().items()}
+    assert stats["grad_norm"] > 1.0 and stats["grad_norm_max"] >= stats["grad_norm"]
+    assert stats["grad_norm_clipped"] == pytest.approx(1.0, rel=1e-5)
+    per_variable = [stats[f"grad_norm/{v.path}"] for v in model.trainable_variables]
+    assert all(value > 0 for value in per_variable)
+    optimizer.reset_statistics()
+    assert float(optimizer.statistics()["grad_norm"]) == 0.0
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        lambda: keras.optimizers.SGD(0.01, momentum=0.9, nesterov=True),
+        lambda: keras.optimizers.AdamW(1e-3, weight_decay=0.01),
+        lambda: keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(1e-2, 4, 0.5)),
+        lambda: keras.optimizers.SGD(0.01, use_ema=True, ema_overwrite_frequency=3),
+        lambda: keras.optimizers.SGD(0.01, gradient_accumulation_steps=2),
+    ],
+    ids=["nesterov", "adamw", "schedule", "ema", "accumulation"],
+)
+def test_composes_with_inner_optimizer_features(inner):
+    x, y = _data(64)
+    ours = _model(GradientClipping(inner(), mode=None))
+    theirs = _model(inner())
+    ours.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    theirs.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    _assert_weights_close(ours, theirs, atol=1e-5)
+    assert float(keras.ops.convert_to_numpy(ours.optimizer.finite_steps)) == 16.0
+
+
+def test_mixed_precision_statistics_are_on_unscaled_gradients():
+    x, y = _data(32)
+    # One batch repeated (learning rate 0): every step has the same gradient; the loss scale starts
+    # high, so LossScaleOptimizer skips the first overflowing steps and our statistics see the rest.
+    x, y = np.tile(x, (16, 1)), np.tile(y, (16, 1))
+    reference = _model(GradientClipping(keras.optimizers.SGD(0.0), mode=None))
+    reference.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        mixed = _model(GradientClipping(keras.optimizers.SGD(0.0), mode=None))
+        mixed.fit(x, y, batch_size=32, epochs=1, shuffle=False, verbose=0)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert isinstance(mixed.optimizer, keras.optimizers.LossScaleOptimizer)
+    wrapper = mixed.optimizer.inner_optimizer
+    assert float(keras.ops.convert_to_numpy(wrapper.finite_steps)) > 0
+    expected = float(reference.optimizer.statistics()["grad_norm"])
+    assert float(wrapper.statistics()["grad_norm"]) == pytest.approx(expected, rel=2e-2)
+
+
+# --- Saving ----------------------------------------------------------------------------------------
+
+
+def test_config_and_serialization_round_trip():
+    optimizer = GradientClipping(
+        keras.optimizers.Adam(1e-3), "percentile", percentile=20.0, window=50, skip_nonfinite=False
+    )
+    helpers.assert_config_covers_init(optimizer)
+    clone = helpers.assert_config_roundtrip(optimizer)
+    assert isinstance(clone.inner_optimizer, keras.optimizers.Adam)
+    helpers.assert_serialization_roundtrip(optimizer)
+
+
+def test_saved_model_keeps_buffer_and_counters(tmp_path):
+    x, y = _data(64)
+    model = _model(GradientClipping(keras.optimizers.Adam(1e-2), "percentile", window=5))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    loaded = helpers.assert_saved_model_roundtrip(model, x, tmp_path)
+    assert isinstance(loaded.optimizer, GradientClipping)
+    history = keras.ops.convert_to_numpy(loaded.optimizer.norm_history)
+    assert np.all(history > 0)
+    assert int(keras.ops.convert_to_numpy(loaded.optimizer.history_count)) == 8
+
+
+def test_resumed_training_equals_uninterrupted(tmp_path):
+    x, y = _data(64)
+
+    def build():
+        return _model(GradientClipping(keras.optimizers.Adam(1e-2), "percentile", percentile=50.0, window=6))
+
+    uninterrupted = build()
+    uninterrupted.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0)
+    first = build()
+    first.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    first.save(tmp_path / "resume.keras")
+    resumed = keras.saving.load_model(tmp_path / "resume.keras", safe_mode=True)
+    resumed.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    _assert_weights_close(resumed, uninterrupted)
+    for a, b in zip(_numpy(resumed.optimizer.variables), _numpy(uninterrupted.optimizer.variables), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+# --- Bad input -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"threshold": 0.0}, ValueError, r"threshold.*Received: threshold=0.0"),
+        ({"threshold": -1.0}, ValueError, r"Received: threshold=-1.0"),
+        ({"threshold": float("inf")}, ValueError, r"Received: threshold=inf"),
+        ({"threshold": float("nan")}, ValueError, r"Received: threshold=nan"),
+        ({"threshold": "1"}, TypeError, r"Received: threshold='1'"),
+        ({"clipping": 0.0}, ValueError, r"Received: clipping=0.0"),
+        ({"eps": -1e-3}, ValueError, r"Received: eps=-0.001"),
+        ({"percentile": 0.0}, ValueError, r"percentile in \(0, 100\]. Received: percentile=0.0"),
+        ({"percentile": 100.5}, ValueError, r"Received: percentile=100.5"),
+        ({"window": 0}, ValueError, r"window >= 1. Received: window=0"),
+        ({"window": 2.5}, TypeError, r"Received: window=2.5"),
+        ({"mode": "clip"}, ValueError, r"'global_norm', 'adaptive', 'percentile', None\). Received: mode='clip'"),
+        ({"skip_nonfinite": "yes"}, TypeError, r"Received: skip_nonfinite='yes'"),
+        ({"global_clipnorm": 1.0}, ValueError, r"not global_clipnorm. Received: global_clipnorm=1.0"),
+        ({"momentum": 0.9}, ValueError, r"does not support the arguments \{'momentum': 0.9\}"),
+    ],
+)
+def test_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        GradientClipping(keras.optimizers.SGD(0.01), **kwargs)
+
+
+@pytest.mark.parametrize(
+    "inner, error, match",
+    [
+        ("sgd", TypeError, r"Received: inner_optimizer='sgd'"),
+        (lambda: keras.optimizers.SGD(0.01, clipnorm=1.0), ValueError, r"inner_optimizer.clipnorm=1.0"),
+        (lambda: keras.optimizers.SGD(0.01, clipvalue=0.5), ValueError, r"inner_optimizer.clipvalue=0.5"),
+        (lambda: keras.optimizers.SGD(0.01, global_clipnorm=2.0), ValueError, r"global_clipnorm=2.0"),
+        (lambda: keras.optimizers.SGD(0.01, loss_scale_factor=128.0), ValueError, r"loss_scale_factor=128.0"),
+        (
+            lambda: keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01)),
+            ValueError,
+            r"LossScaleOptimizer\(GradientClipping",
+        ),
+    ],
+)
+def test_bad_inner_optimizer(inner, error, match):
+    with pytest.raises(error, match=match):
+        GradientClipping(inner() if callable(inner) else inner)
