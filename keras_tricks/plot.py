@@ -4,7 +4,7 @@ Every function takes an optional `ax` (a matplotlib `Axes`) and returns the `Axe
 compose and tests can inspect what was drawn.
 """
 
-__all__ = []
+__all__ = ["gradient_norms"]
 
 
 def _pyplot():
@@ -21,3 +21,42 @@ def _pyplot():
 
 def _axes(ax):
     return ax if ax is not None else _pyplot().subplots()[1]
+
+
+def gradient_norms(history, ax=None, per_layer=True):
+    """Global and per-variable gradient norms per epoch, with the clip rate on a second axis.
+
+    Draws what `keras_tricks.callbacks.GradientNormLogger` logged: `grad_norm` (thick line), each
+    `grad_norm/<variable path>` (thin lines) on a logarithmic axis, and `grad_clip_rate` (dashed) on a
+    twin axis in [0, 1].
+
+    Args:
+        history: keras.callbacks.History or dict. What `model.fit` returned, or its `history` dict.
+        ax: matplotlib Axes. Where to draw. Defaults to `None` (a new figure).
+        per_layer: bool. Whether to draw the per-variable norms. Defaults to `True`.
+
+    Returns:
+        The `Axes` of the norms; the clip-rate axis is its twin.
+    """
+    logs = getattr(history, "history", history)
+    if "grad_norm" not in logs:
+        raise ValueError(
+            "Expected the logs of a fit with keras_tricks.callbacks.GradientNormLogger (a 'grad_norm' key). "
+            f"Received keys: {sorted(logs)}"
+        )
+    ax = _axes(ax)
+    epochs = range(1, len(logs["grad_norm"]) + 1)
+    if per_layer:
+        for key in sorted(k for k in logs if k.startswith("grad_norm/")):
+            ax.plot(epochs, logs[key], linewidth=1, alpha=0.8, label=key.removeprefix("grad_norm/"))
+    ax.plot(epochs, logs["grad_norm"], color="black", linewidth=2.5, label="global")
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("mean gradient norm")
+    ax.legend(fontsize="small")
+    if "grad_clip_rate" in logs:
+        twin = ax.twinx()
+        twin.plot(epochs, logs["grad_clip_rate"], color="tab:red", linestyle="--", label="clip rate")
+        twin.set_ylim(0, 1.05)
+        twin.set_ylabel("fraction of steps clipped", color="tab:red")
+    return ax

@@ -1,0 +1,99 @@
+import keras
+
+from keras_tricks.optimizers.gradient_clipping import GradientClipping
+
+
+def _find_wrapper(optimizer):
+    # Under a mixed-precision policy model.compile puts a LossScaleOptimizer around ours.
+    while optimizer is not None:
+        if isinstance(optimizer, GradientClipping):
+            return optimizer
+        optimizer = getattr(optimizer, "inner_optimizer", None)
+    return None
+
+
+class GradientNormLogger(keras.callbacks.Callback):
+    """Writes the gradient statistics of a `GradientClipping` optimizer into the training logs.
+
+    `GradientClipping` accumulates its statistics inside the compiled train step; this callback reads
+    them at the end of each epoch (or every `every_n_steps` steps), puts them into `logs` and resets
+    them, so `History`, `CSVLogger`, `TensorBoard` and the progress bar show them with no extra code.
+    Keys: `grad_norm` and `grad_norm_clipped` (mean global gradient norm before and after clipping),
+    `grad_norm_max`, `grad_clip_rate` (fraction of steps clipped), `grad_nonfinite_steps` and, with
+    `per_layer=True`, `grad_norm/<variable path>` (mean norm of each variable's gradient).
+
+    With `every_n_steps` the statistics of the last `every_n_steps` steps go into the batch logs every
+    `every_n_steps` steps (each read is a host round-trip), and the epoch logs hold those of the steps
+    since the last read.
+
+    Args:
+        per_layer: bool. Whether to log each variable's gradient norm. Defaults to `True`.
+        every_n_steps: int or None. If set, also read and reset every this many steps. Defaults to
+            `None` (once per epoch, no per-batch hook).
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> from keras_tricks.callbacks import GradientNormLogger
+    >>> from keras_tricks.optimizers import GradientClipping
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    >>> model.compile(loss="mse", optimizer=GradientClipping(keras.optimizers.SGD(0.01), "global_norm", 1.0))
+    >>> x, y = np.ones((8, 3), "float32"), np.full((8, 1), 100.0, "float32")
+    >>> history = model.fit(x, y, epochs=2, verbose=0, callbacks=[GradientNormLogger(per_layer=False)])
+    >>> history.history["grad_clip_rate"]
+    [1.0, 1.0]
+    """
+
+    def __init__(self, per_layer=True, every_n_steps=None):
+        super().__init__()
+        if not isinstance(per_layer, bool):
+            raise TypeError(f"Expected per_layer to be a bool. Received: per_layer={per_layer!r}")
+        if every_n_steps is not None and (
+            isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 1
+        ):
+            raise ValueError(
+                f"Expected every_n_steps to be None or an int >= 1. Received: every_n_steps={every_n_steps!r}"
+            )
+        self.per_layer = per_layer
+        self.every_n_steps = every_n_steps
+        # Without a per-batch read nothing here forces a host sync: Keras may run ahead asynchronously.
+        self.async_safe = every_n_steps is None
+        if every_n_steps is None:
+            # Keras's own no-op, which it recognises as "no per-batch hook".
+            self.on_train_batch_end = super().on_train_batch_end
+        self._optimizer = None
+        self._reads = 0
+
+    def on_train_begin(self, logs=None):
+        self._optimizer = _find_wrapper(self.model.optimizer)
+        if self._optimizer is None:
+            raise ValueError(
+                "GradientNormLogger reads the statistics of a GradientClipping optimizer, but the model's "
+                f"optimizer is {self.model.optimizer!r}. Wrap it when compiling, e.g.\n"
+                "    model.compile(optimizer=keras_tricks.optimizers.GradientClipping(optimizer, mode=None), ...)\n"
+                '(mode=None only observes; mode="global_norm", threshold=1.0 also clips).'
+            )
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._reads = 0
+
+    def _read_and_reset(self, logs):
+        sync = getattr(self.model, "jax_state_sync", None)
+        if sync is not None:  # jax keeps the live state outside the variables between epochs
+            sync()
+        stats = self._optimizer.statistics()
+        for key, value in stats.items():
+            if self.per_layer or "/" not in key:
+                logs[key] = float(keras.ops.convert_to_numpy(value))
+        self._optimizer.reset_statistics()
+        return logs
+
+    def on_train_batch_end(self, batch, logs=None):
+        # `batch` is the last step of the execution, which may span several steps (steps_per_execution).
+        reads = (batch + 1) // self.every_n_steps
+        if reads > self._reads:
+            self._reads = reads
+            self._read_and_reset(logs if logs is not None else {})
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._read_and_reset(logs if logs is not None else {})
