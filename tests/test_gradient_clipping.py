@@ -86,7 +86,10 @@ def test_adaptive_matches_the_agc_formula():
     shapes = [(3, 2, 4, 6), (7, 5), (5,)]
     weights = [rng.normal(size=s).astype("float32") for s in shapes]
     weights[2][:] = 0.0  # a zero bias: the ε floor decides
-    grads = [rng.normal(size=s).astype("float32") * scale for s, scale in zip(shapes, (0.01, 1.0, 0.5))]
+    grads = [
+        rng.normal(size=s).astype("float32") * scale
+        for s, scale in zip(shapes, (0.01, 1.0, 0.5), strict=True)
+    ]
     variables = [keras.Variable(w) for w in weights]
     optimizer = GradientClipping(keras.optimizers.SGD(1.0), "adaptive", clipping=0.05, eps=1e-2)
     optimizer.apply(grads, variables)

@@ -70,7 +70,8 @@ class GradientNormLogger(keras.callbacks.Callback):
             raise ValueError(
                 "GradientNormLogger reads the statistics of a GradientClipping optimizer, but the model's "
                 f"optimizer is {self.model.optimizer!r}. Wrap it when compiling, e.g.\n"
-                "    model.compile(optimizer=keras_tricks.optimizers.GradientClipping(optimizer, mode=None), ...)\n"
+                "    model.compile(optimizer=keras_tricks.optimizers.GradientClipping(optimizer, mode=None), "
+                "...)\n"
                 '(mode=None only observes; mode="global_norm", threshold=1.0 also clips).'
             )
 
