@@ -30,3 +30,25 @@ def all_reduce_sum(grads):
     present = [g for g in grads if g is not None]
     reduced = iter(context.all_reduce(tf.distribute.ReduceOp.SUM, present))
     return [None if g is None else next(reduced) for g in grads], context.num_replicas_in_sync
+
+
+def apply_if_finite(finite, apply, grads):
+    """Runs `apply(grads)` when `finite` is true.
+
+    Under a strategy a `cond` in replica context cannot hold the inner optimizer's `merge_call`, so the
+    decision is taken in cross-replica context and `apply` run for each replica from there (the way
+    Keras's `LossScaleOptimizer` does it). `finite` is the same on every replica: it comes from the
+    summed gradient.
+    """
+    from keras import ops
+
+    context = _replica_context()
+    if context is None:
+        ops.cond(finite, lambda: apply(grads), lambda: None)
+        return
+
+    def cross_replica(strategy, finite, grads):
+        first = strategy.experimental_local_results(finite)[0]
+        ops.cond(first, lambda: strategy.extended.call_for_each_replica(apply, args=(grads,)), lambda: None)
+
+    context.merge_call(cross_replica, args=(finite, grads))

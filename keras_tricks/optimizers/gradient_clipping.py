@@ -256,13 +256,13 @@ class GradientClipping(keras.optimizers.Optimizer):
             # The inner optimizer sums the replicas' gradients again: hand each replica its share.
             clipped = [None if g is None else g / replicas for g in clipped]
 
-        def step():
-            self.inner_optimizer.apply(clipped, trainable_variables)
+        def step(grads):
+            self.inner_optimizer.apply(grads, trainable_variables)
 
         if self.skip_nonfinite:
-            ops.cond(finite, step, lambda: None)
+            _distribute.apply_if_finite(finite, step, clipped)
         else:
-            step()
+            step(clipped)
 
     def _apply_through_stateless(self, grads, variables):
         by_variable = dict(zip(map(id, variables), grads, strict=True))
