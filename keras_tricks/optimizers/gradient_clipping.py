@@ -294,12 +294,17 @@ class GradientClipping(keras.optimizers.Optimizer):
         def step():
             return self.inner_optimizer.stateless_apply(inner_variables, clipped, trainable_variables)
 
+        new_trainable, new_inner = step()
         if self.skip_nonfinite:
-            new_trainable, new_inner = ops.cond(
-                finite, step, lambda: (list(trainable_variables), inner_variables)
-            )
-        else:
-            new_trainable, new_inner = step()
+            # A select rather than a `cond`, so XLA can fuse it into the update instead of running the
+            # update as a separate computation; the skipped step's values are computed, never kept.
+            new_trainable = [
+                ops.where(finite, new, old)
+                for new, old in zip(new_trainable, trainable_variables, strict=True)
+            ]
+            new_inner = [
+                ops.where(finite, new, old) for new, old in zip(new_inner, inner_variables, strict=True)
+            ]
         return list(new_trainable), own_variables + list(new_inner)
 
     def statistics(self):
