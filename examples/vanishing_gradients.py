@@ -1,16 +1,23 @@
 """The book's vanishing-gradient setting, diagnosed with per-layer gradient norms.
 
-A deep stack of sigmoid layers initialized from N(0, 1) (the setting of Figure 11-1 in chapter 11)
-against the same stack with Glorot initialization and against ReLU with He initialization, trained on
-Fashion-MNIST. `GradientClipping(mode=None)` only observes; `GradientNormLogger` writes each layer's mean
-gradient norm into the logs. In the N(0, 1) sigmoid net the norms of the lower layers are orders of
-magnitude below those of the top ones: the gradient vanishes on its way down.
+A deep stack of sigmoid layers initialized from N(0, 1) (the setting of Figure 11-1 in chapter 11),
+the same stack with Glorot initialization, and ReLU with He initialization, trained on Fashion-MNIST
+with plain SGD. `GradientClipping(mode=None)` only observes; `GradientNormLogger` writes each layer's
+mean gradient norm into the logs.
+
+What it shows (measured with `--layers 6 --epochs 1 --samples 2000` on jax): with Glorot initialization
+the sigmoid net's first hidden kernel gets a gradient about 500× smaller than its last hidden kernel —
+the gradient vanishes on its way down, as σ' ≤ 1/4 shrinks it at every layer; with N(0, 1) weights the
+sigmoids saturate and the net does not learn at all (chance accuracy), although the large weights keep
+the gradient norms of all layers alike; ReLU with He initialization keeps them within a factor of about
+2 and learns.
 
     python examples/vanishing_gradients.py                 # a few minutes on 2 CPU cores
     python examples/vanishing_gradients.py --layers 10 --epochs 5 --output figures/
 
-It prints, per setting, the mean gradient norm of the first and last hidden kernels and their ratio,
-and saves one figure per setting (`keras_tricks.plot.gradient_norms`) into `--output`.
+It prints, per setting, the mean gradient norm of the first and last hidden kernels, their ratio and
+the training accuracy, and saves one figure per setting (`keras_tricks.plot.gradient_norms`) into
+`--output`.
 """
 
 import argparse
