@@ -325,12 +325,46 @@ def test_mixed_precision_statistics_are_on_unscaled_gradients():
     assert float(wrapper.statistics()["grad_norm"]) == pytest.approx(expected, rel=2e-2)
 
 
+def test_update_ratios_are_update_over_weight_norms():
+    weights = [np.full((2, 3), 2.0, "float32"), np.array([1.0, -1.0], "float32")]
+    grads = [np.full((2, 3), 3.0, "float32"), np.array([0.5, 0.5], "float32")]
+    variables = [keras.Variable(w) for w in weights]
+    optimizer = GradientClipping(keras.optimizers.SGD(0.1), mode=None, update_ratios=True)
+    optimizer.apply(grads, variables)
+    optimizer.apply(grads, variables)
+    stats = optimizer.statistics()
+    first_update = [0.1 * np.linalg.norm(g) / np.linalg.norm(w) for g, w in zip(grads, weights, strict=True)]
+    second_weights = [w - 0.1 * g for w, g in zip(weights, grads, strict=True)]
+    second_update = [
+        0.1 * np.linalg.norm(g) / np.linalg.norm(w) for g, w in zip(grads, second_weights, strict=True)
+    ]
+    for variable, a, b in zip(variables, first_update, second_update, strict=True):
+        assert float(stats[f"update_ratio/{variable.path}"]) == pytest.approx((a + b) / 2, rel=1e-5)
+
+
+def test_update_ratios_inside_fit():
+    x, y = _data(32)
+    model = _model(GradientClipping(keras.optimizers.Adam(1e-3), update_ratios=True))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    stats = model.optimizer.statistics()
+    ratios = {v.path: float(stats[f"update_ratio/{v.path}"]) for v in model.trainable_variables}
+    # Adam moves each weight by about the learning rate: small against a kernel's norm; the biases
+    # start at zero, so theirs is large.
+    assert all(0 < r < 0.05 for path, r in ratios.items() if path.endswith("kernel"))
+    assert all(r > 1 for path, r in ratios.items() if path.endswith("bias"))
+
+
 # --- Saving ----------------------------------------------------------------------------------------
 
 
 def test_config_and_serialization_round_trip():
     optimizer = GradientClipping(
-        keras.optimizers.Adam(1e-3), "percentile", percentile=20.0, window=50, skip_nonfinite=False
+        keras.optimizers.Adam(1e-3),
+        "percentile",
+        percentile=20.0,
+        window=50,
+        skip_nonfinite=False,
+        update_ratios=True,
     )
     helpers.assert_config_covers_init(optimizer)
     clone = helpers.assert_config_roundtrip(optimizer)
@@ -392,6 +426,7 @@ def test_resumed_training_equals_uninterrupted(tmp_path):
             r"'global_norm', 'adaptive', 'percentile', None\). Received: mode='clip'",
         ),
         ({"skip_nonfinite": "yes"}, TypeError, r"Received: skip_nonfinite='yes'"),
+        ({"update_ratios": 1}, TypeError, r"Received: update_ratios=1"),
         ({"global_clipnorm": 1.0}, ValueError, r"not global_clipnorm. Received: global_clipnorm=1.0"),
         ({"momentum": 0.9}, ValueError, r"does not support the arguments \{'momentum': 0.9\}"),
     ],

@@ -20,14 +20,15 @@ class GradientNormLogger(keras.callbacks.Callback):
     them, so `History`, `CSVLogger`, `TensorBoard` and the progress bar show them with no extra code.
     Keys: `grad_norm` and `grad_norm_clipped` (mean global gradient norm before and after clipping),
     `grad_norm_max`, `grad_clip_rate` (fraction of steps clipped), `grad_nonfinite_steps` and, with
-    `per_layer=True`, `grad_norm/<variable path>` (mean norm of each variable's gradient).
+    `per_layer=True`, `grad_norm/<variable path>` (mean norm of each variable's gradient) and, when the
+    optimizer was built with `update_ratios=True`, `update_ratio/<variable path>` (mean ‖Δw‖ / ‖w‖).
 
     With `every_n_steps` the statistics of the last `every_n_steps` steps go into the batch logs every
     `every_n_steps` steps (each read is a host round-trip), and the epoch logs hold those of the steps
     since the last read.
 
     Args:
-        per_layer: bool. Whether to log each variable's gradient norm. Defaults to `True`.
+        per_layer: bool. Whether to log the per-variable statistics. Defaults to `True`.
         every_n_steps: int or None. If set, also read and reset every this many steps. Defaults to
             `None` (once per epoch, no per-batch hook).
 

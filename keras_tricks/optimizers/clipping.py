@@ -7,7 +7,7 @@ and returns a new list; none holds state. The stateful wrapper `GradientClipping
 from keras import ops
 
 # Below this norm a gradient counts as zero: AGC divides by it (the NFNets code uses the same floor).
-_TINY = 1e-6
+TINY = 1e-6
 
 
 def squared_norms(grads):
@@ -83,7 +83,7 @@ def adaptive_clip(grads, weights, clipping, eps):
             continue
         max_norm = clipping * ops.maximum(unitwise_norm(w), eps)
         g_norm = unitwise_norm(g)
-        factor = ops.where(g_norm > max_norm, max_norm / ops.maximum(g_norm, _TINY), 1.0)
+        factor = ops.where(g_norm > max_norm, max_norm / ops.maximum(g_norm, TINY), 1.0)
         clipped.append(ops.multiply(g, ops.cast(factor, g.dtype)))
     return clipped
 

@@ -53,6 +53,9 @@ class GradientClipping(keras.optimizers.Optimizer):
         skip_nonfinite: bool. If `True`, a step whose gradients hold NaN or Inf changes neither the
             weights nor the inner optimizer's variables (its iteration count included), and is
             counted. Defaults to `True`.
+        update_ratios: bool. If `True`, also accumulate each variable's update/weight norm ratio
+            ‖Δw‖ / ‖w‖ (logged as `update_ratio/<variable path>`), at the cost of a copy of the weights
+            and two more norms per step. Defaults to `False`.
         name: str. Name of the optimizer. Defaults to `None` (a unique name).
 
     Example:
@@ -87,6 +90,7 @@ class GradientClipping(keras.optimizers.Optimizer):
         percentile=10.0,
         window=1000,
         skip_nonfinite=True,
+        update_ratios=False,
         name=None,
         **kwargs,
     ):
@@ -137,6 +141,8 @@ class GradientClipping(keras.optimizers.Optimizer):
             raise TypeError(
                 f"Expected skip_nonfinite to be a bool. Received: skip_nonfinite={skip_nonfinite!r}"
             )
+        if not isinstance(update_ratios, bool):
+            raise TypeError(f"Expected update_ratios to be a bool. Received: update_ratios={update_ratios!r}")
         if kwargs:
             raise ValueError(f"GradientClipping does not support the arguments {kwargs}")
 
@@ -149,6 +155,7 @@ class GradientClipping(keras.optimizers.Optimizer):
         self.percentile = float(percentile)
         self.window = window
         self.skip_nonfinite = skip_nonfinite
+        self.update_ratios = update_ratios
 
     def build(self, var_list):
         # "only_first_replica": under tf.distribute every replica computes the same statistics from the
@@ -165,6 +172,10 @@ class GradientClipping(keras.optimizers.Optimizer):
         self.variable_norm_sums = self.add_variable(
             (len(var_list),), dtype="float32", aggregation="only_first_replica", name="variable_norm_sums"
         )
+        if self.update_ratios:
+            self.update_ratio_sums = self.add_variable(
+                (len(var_list),), dtype="float32", aggregation="only_first_replica", name="update_ratio_sums"
+            )
         if self.mode == "percentile":
             self.norm_history = self.add_variable(
                 (self.window,), dtype="float32", aggregation="only_first_replica", name="norm_history"
@@ -231,6 +242,15 @@ class GradientClipping(keras.optimizers.Optimizer):
         self.variable_norm_sums.assign_add(ops.where(finite, variable_norms, 0.0))
         return clipped, finite
 
+    def _record_update_ratios(self, old, new, finite):
+        ratios = []
+        for before, after in zip(old, new, strict=True):
+            before, after = ops.cast(before, "float32"), ops.cast(after, "float32")
+            weight_norm = ops.sqrt(ops.sum(ops.square(before)))
+            update_norm = ops.sqrt(ops.sum(ops.square(after - before)))
+            ratios.append(update_norm / ops.maximum(weight_norm, clipping.TINY))
+        self.update_ratio_sums.assign_add(ops.where(finite, ops.stack(ratios), 0.0))
+
     def _autoclip_threshold(self, norm, finite):
         previous = self.history_count.value
         count = previous + ops.cast(finite, "int32")
@@ -251,6 +271,7 @@ class GradientClipping(keras.optimizers.Optimizer):
             self._apply_through_stateless(grads, variables)
             return
         grads, replicas = _distribute.all_reduce_sum(grads)
+        old = [ops.copy(v.value) for v in variables] if self.update_ratios else None
         clipped, finite = self._clip_and_record(grads, [v.value for v in variables])
         if replicas > 1:
             # The inner optimizer sums the replicas' gradients again: hand each replica its share.
@@ -263,6 +284,8 @@ class GradientClipping(keras.optimizers.Optimizer):
             _distribute.apply_if_finite(finite, step, clipped)
         else:
             step(clipped)
+        if self.update_ratios:
+            self._record_update_ratios(old, [v.value for v in variables], finite)
 
     def _apply_through_stateless(self, grads, variables):
         by_variable = dict(zip(map(id, variables), grads, strict=True))
@@ -289,22 +312,22 @@ class GradientClipping(keras.optimizers.Optimizer):
         mapping = list(zip(self._variables, optimizer_variables[:own_count], strict=True))
         with keras.StatelessScope(state_mapping=mapping) as scope:
             clipped, finite = self._clip_and_record(grads, trainable_variables)
+            new_trainable, new_inner = self.inner_optimizer.stateless_apply(
+                inner_variables, clipped, trainable_variables
+            )
+            if self.skip_nonfinite:
+                # A select rather than a `cond`, so XLA can fuse it into the update instead of running
+                # the update as a separate computation; the skipped step's values are computed, never kept.
+                new_trainable = [
+                    ops.where(finite, new, old)
+                    for new, old in zip(new_trainable, trainable_variables, strict=True)
+                ]
+                new_inner = [
+                    ops.where(finite, new, old) for new, old in zip(new_inner, inner_variables, strict=True)
+                ]
+            if self.update_ratios:
+                self._record_update_ratios(trainable_variables, new_trainable, finite)
         own_variables = [scope.get_current_value(v) for v in self._variables]
-
-        def step():
-            return self.inner_optimizer.stateless_apply(inner_variables, clipped, trainable_variables)
-
-        new_trainable, new_inner = step()
-        if self.skip_nonfinite:
-            # A select rather than a `cond`, so XLA can fuse it into the update instead of running the
-            # update as a separate computation; the skipped step's values are computed, never kept.
-            new_trainable = [
-                ops.where(finite, new, old)
-                for new, old in zip(new_trainable, trainable_variables, strict=True)
-            ]
-            new_inner = [
-                ops.where(finite, new, old) for new, old in zip(new_inner, inner_variables, strict=True)
-            ]
         return list(new_trainable), own_variables + list(new_inner)
 
     def statistics(self):
@@ -312,7 +335,8 @@ class GradientClipping(keras.optimizers.Optimizer):
 
         `grad_norm` and `grad_norm_clipped` are means over the finite steps, `grad_norm_max` their
         maximum, `grad_clip_rate` the fraction of finite steps clipped, `grad_nonfinite_steps` a count;
-        `grad_norm/<variable path>` is the mean gradient norm of each variable. Values are tensors.
+        `grad_norm/<variable path>` is the mean gradient norm of each variable and, with
+        `update_ratios=True`, `update_ratio/<variable path>` its mean ‖Δw‖ / ‖w‖. Values are tensors.
         """
         steps = ops.maximum(self.finite_steps, 1.0)
         stats = {
@@ -325,6 +349,10 @@ class GradientClipping(keras.optimizers.Optimizer):
         means = self.variable_norm_sums / steps
         for index, variable in enumerate(self._trainable_variables):
             stats[f"grad_norm/{variable.path}"] = means[index]
+        if self.update_ratios:
+            ratios = self.update_ratio_sums / steps
+            for index, variable in enumerate(self._trainable_variables):
+                stats[f"update_ratio/{variable.path}"] = ratios[index]
         return stats
 
     def reset_statistics(self):
@@ -337,6 +365,7 @@ class GradientClipping(keras.optimizers.Optimizer):
             self.clipped_steps,
             self.nonfinite_steps,
             self.variable_norm_sums,
+            *([self.update_ratio_sums] if self.update_ratios else []),
         ):
             variable.assign(ops.zeros(variable.shape, variable.dtype))
 
@@ -352,6 +381,7 @@ class GradientClipping(keras.optimizers.Optimizer):
             "percentile": self.percentile,
             "window": self.window,
             "skip_nonfinite": self.skip_nonfinite,
+            "update_ratios": self.update_ratios,
         }
 
     @classmethod
