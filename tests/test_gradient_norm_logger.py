@@ -45,7 +45,7 @@ def test_epoch_logs_hold_the_statistics_and_are_reset():
     assert logs["grad_norm_clipped"] == pytest.approx([1.0, 1.0], rel=1e-5)
     assert logs["grad_clip_rate"] == [1.0, 1.0]
     # reset at each epoch end: the accumulators are empty after fit
-    assert float(keras.ops.convert_to_numpy(model.optimizer.finite_steps)) == 0.0
+    assert float(model.optimizer.statistics()["grad_steps"]) == 0.0
 
 
 def test_epoch_values_are_means_of_that_epoch_only():

@@ -8,6 +8,9 @@ from keras_tricks.optimizers import _distribute, clipping
 
 MODES = ("value", "norm", "global_norm", "adaptive", "percentile", None)
 
+# The order of the statistics at the head of the wrapper's `sums` variable (per-variable norms follow).
+_SUMS = ("norm", "clipped_norm", "steps", "clipped_steps", "nonfinite_steps")
+
 # The base optimizer's clipping arguments: given to the wrapper or the inner optimizer, they would clip
 # behind the wrapper's back (and its statistics would describe gradients the weights never saw).
 _KERAS_CLIPPING_ARGS = ("clipnorm", "clipvalue", "global_clipnorm")
@@ -163,15 +166,12 @@ class GradientClipping(keras.optimizers.Optimizer):
         def scalar(name, dtype="float32"):
             return self.add_variable((), dtype=dtype, aggregation="only_first_replica", name=name)
 
-        self.norm_sum = scalar("grad_norm_sum")
-        self.norm_max = scalar("grad_norm_max")
-        self.clipped_norm_sum = scalar("grad_norm_clipped_sum")
-        self.finite_steps = scalar("finite_steps")
-        self.clipped_steps = scalar("clipped_steps")
-        self.nonfinite_steps = scalar("nonfinite_steps")
-        self.variable_norm_sums = self.add_variable(
-            (len(var_list),), dtype="float32", aggregation="only_first_replica", name="variable_norm_sums"
+        # All the sums in one vector, laid out as _SUMS then one entry per variable: one update per step
+        # instead of one per statistic (on tensorflow each op costs a few microseconds per step).
+        self.sums = self.add_variable(
+            (len(_SUMS) + len(var_list),), dtype="float32", aggregation="only_first_replica", name="sums"
         )
+        self.norm_max = scalar("grad_norm_max")
         if self.update_ratios:
             self.update_ratio_sums = self.add_variable(
                 (len(var_list),), dtype="float32", aggregation="only_first_replica", name="update_ratio_sums"
@@ -208,10 +208,9 @@ class GradientClipping(keras.optimizers.Optimizer):
     def _clip_and_record(self, grads, weights):
         grads = [None if g is None else ops.convert_to_tensor(g) for g in grads]
         squared = clipping.squared_norms(grads)
-        present = [s for s in squared if s is not None]
-        norm = ops.sqrt(ops.sum(ops.stack(present)))
+        stacked = ops.stack([ops.zeros(()) if s is None else s for s in squared])
+        norm = ops.sqrt(ops.sum(stacked))
         finite = ops.isfinite(norm)
-        variable_norms = ops.sqrt(ops.stack([ops.zeros(()) if s is None else s for s in squared]))
 
         if self.mode is None:
             clipped, clipped_norm = grads, norm
@@ -232,14 +231,13 @@ class GradientClipping(keras.optimizers.Optimizer):
             clipped_norm = clipping.global_norm(clipped)
 
         # A non-finite step adds to its own counter only; `where` keeps the sums finite.
-        step = ops.cast(finite, "float32")
-        self.nonfinite_steps.assign_add(1.0 - step)
-        self.finite_steps.assign_add(step)
-        self.norm_sum.assign_add(ops.where(finite, norm, 0.0))
-        self.norm_max.assign(ops.where(finite, ops.maximum(self.norm_max.value, norm), self.norm_max.value))
-        self.clipped_norm_sum.assign_add(ops.where(finite, clipped_norm, 0.0))
-        self.clipped_steps.assign_add(ops.where(finite, ops.cast(clipped_norm < norm, "float32"), 0.0))
-        self.variable_norm_sums.assign_add(ops.where(finite, variable_norms, 0.0))
+        clipped_flag = ops.cast(clipped_norm < norm, "float32")
+        added = ops.concatenate(
+            [ops.stack([norm, clipped_norm, ops.ones(()), clipped_flag, ops.zeros(())]), ops.sqrt(stacked)]
+        )
+        nonfinite_only = ops.cast(ops.arange(added.shape[0]) == _SUMS.index("nonfinite_steps"), "float32")
+        self.sums.assign_add(ops.where(finite, added, nonfinite_only))
+        self.norm_max.assign(ops.maximum(self.norm_max.value, ops.where(finite, norm, 0.0)))
         return clipped, finite
 
     def _record_update_ratios(self, old, new, finite):
@@ -334,19 +332,22 @@ class GradientClipping(keras.optimizers.Optimizer):
         """The accumulated statistics since the last `reset_statistics()`, keyed by their log names.
 
         `grad_norm` and `grad_norm_clipped` are means over the finite steps, `grad_norm_max` their
-        maximum, `grad_clip_rate` the fraction of finite steps clipped, `grad_nonfinite_steps` a count;
+        maximum, `grad_clip_rate` the fraction of finite steps clipped, `grad_steps` the number of finite
+        steps and `grad_nonfinite_steps` that of the others;
         `grad_norm/<variable path>` is the mean gradient norm of each variable and, with
         `update_ratios=True`, `update_ratio/<variable path>` its mean ‖Δw‖ / ‖w‖. Values are tensors.
         """
-        steps = ops.maximum(self.finite_steps, 1.0)
+        sums = ops.convert_to_tensor(self.sums)
+        steps = ops.maximum(sums[_SUMS.index("steps")], 1.0)
         stats = {
-            "grad_norm": self.norm_sum / steps,
+            "grad_norm": sums[_SUMS.index("norm")] / steps,
             "grad_norm_max": ops.convert_to_tensor(self.norm_max),
-            "grad_norm_clipped": self.clipped_norm_sum / steps,
-            "grad_clip_rate": self.clipped_steps / steps,
-            "grad_nonfinite_steps": ops.convert_to_tensor(self.nonfinite_steps),
+            "grad_norm_clipped": sums[_SUMS.index("clipped_norm")] / steps,
+            "grad_clip_rate": sums[_SUMS.index("clipped_steps")] / steps,
+            "grad_nonfinite_steps": sums[_SUMS.index("nonfinite_steps")],
+            "grad_steps": sums[_SUMS.index("steps")],
         }
-        means = self.variable_norm_sums / steps
+        means = sums[len(_SUMS) :] / steps
         for index, variable in enumerate(self._trainable_variables):
             stats[f"grad_norm/{variable.path}"] = means[index]
         if self.update_ratios:
@@ -358,13 +359,8 @@ class GradientClipping(keras.optimizers.Optimizer):
     def reset_statistics(self):
         """Zeroes the interval statistics (not the AutoClip history, which spans intervals)."""
         for variable in (
-            self.norm_sum,
+            self.sums,
             self.norm_max,
-            self.clipped_norm_sum,
-            self.finite_steps,
-            self.clipped_steps,
-            self.nonfinite_steps,
-            self.variable_norm_sums,
             *([self.update_ratio_sums] if self.update_ratios else []),
         ):
             variable.assign(ops.zeros(variable.shape, variable.dtype))
