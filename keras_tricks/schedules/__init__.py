@@ -7,5 +7,6 @@ piecewise-constant schedules (see the guide "Learning-rate scheduling").
 
 from keras_tricks.schedules.one_cycle import OneCycle
 from keras_tricks.schedules.power_decay import PowerDecay
+from keras_tricks.schedules.scaled_schedule import ScaledSchedule
 
-__all__ = ["OneCycle", "PowerDecay"]
+__all__ = ["OneCycle", "PowerDecay", "ScaledSchedule"]
