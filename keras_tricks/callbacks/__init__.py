@@ -3,6 +3,7 @@
 The public names are imported here explicitly and listed in `__all__`; a test keeps the two equal.
 """
 
+from keras_tricks.callbacks.learning_rate_logger import LearningRateLogger
 from keras_tricks.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
 
-__all__ = ["ReduceLROnPlateau"]
+__all__ = ["LearningRateLogger", "ReduceLROnPlateau"]
