@@ -52,7 +52,7 @@ def test_one_cycle_phase_fractions_and_cosine():
     np.testing.assert_allclose(_values(cosine, [0, 10, 30, 80]), [0.1, midway, 1.0, 0.1], rtol=1e-5)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(
     max_lr=st.floats(1e-4, 10.0),
     total_steps=st.integers(3, 100_000),
