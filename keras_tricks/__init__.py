@@ -20,10 +20,12 @@ from keras_tricks import (  # noqa: E402  (the backend check must come before Ke
     plot,
     schedules,
 )
+from keras_tricks.lr_finder import find_learning_rate  # noqa: E402
 
 __all__ = [
     "callbacks",
     "datasets",
+    "find_learning_rate",
     "initializers",
     "layers",
     "optimizers",

@@ -4,7 +4,7 @@ Every function takes an optional `ax` (a matplotlib `Axes`) and returns the `Axe
 compose and tests can inspect what was drawn.
 """
 
-__all__ = ["gradient_norms"]
+__all__ = ["gradient_norms", "lr_vs_loss", "schedule"]
 
 
 def _pyplot():
@@ -59,4 +59,47 @@ def gradient_norms(history, ax=None, per_layer=True):
         twin.plot(epochs, logs["grad_clip_rate"], color="tab:red", linestyle="--", label="clip rate")
         twin.set_ylim(0, 1.05)
         twin.set_ylabel("fraction of steps clipped", color="tab:red")
+    return ax
+
+
+def schedule(learning_rate_schedule, steps, ax=None):
+    """Draws a learning-rate schedule over `steps` steps (the book's schedule figures).
+
+    Args:
+        learning_rate_schedule: `keras.optimizers.schedules.LearningRateSchedule`.
+        steps: int. Steps to draw, from 0.
+        ax: matplotlib `Axes`. Defaults to a new figure's.
+    """
+    import keras
+    import numpy as np
+
+    ax = _axes(ax)
+    step = np.arange(steps)
+    values = keras.ops.convert_to_numpy(learning_rate_schedule(step))
+    ax.plot(step, values)
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    return ax
+
+
+def lr_vs_loss(learning_rates, losses, smoothed_losses=None, suggestion=None, ax=None):
+    """Draws the loss against the learning rate on a log axis (the book's LR-finder figure).
+
+    Args:
+        learning_rates: array. Rates, one per step.
+        losses: array. Loss of each step's batch.
+        smoothed_losses: array. A smoothed curve to draw over it. Defaults to `None`.
+        suggestion: float. A rate to mark with a vertical line. Defaults to `None`.
+        ax: matplotlib `Axes`. Defaults to a new figure's.
+    """
+    ax = _axes(ax)
+    ax.plot(learning_rates, losses, alpha=0.4, label="batch loss")
+    if smoothed_losses is not None:
+        ax.plot(learning_rates, smoothed_losses, label="smoothed")
+    if suggestion is not None:
+        ax.axvline(suggestion, color="k", linestyle="--", label=f"suggestion {suggestion:.3g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    ax.legend()
     return ax

@@ -4,5 +4,7 @@ The public names are imported here explicitly and listed in `__all__`; a test ke
 """
 
 from keras_tricks.callbacks.gradient_norm_logger import GradientNormLogger
+from keras_tricks.callbacks.learning_rate_logger import LearningRateLogger
+from keras_tricks.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
 
-__all__ = ["GradientNormLogger"]
+__all__ = ["GradientNormLogger", "LearningRateLogger", "ReduceLROnPlateau"]

@@ -1,0 +1,31 @@
+import keras
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Puts the learning rate actually applied into `logs` at the end of each epoch.
+
+    The value is the optimizer's learning rate at its current iteration: a schedule's value there (times
+    any `ReduceLROnPlateau` factor), or the float learning rate. It goes under the key `learning_rate`,
+    so `History`, `CSVLogger`, `TensorBoard` and the progress bar show it with no extra code. It reads
+    one scalar per epoch and defines no per-batch hook; place it before the callbacks that read `logs`
+    (Keras calls callbacks in list order, `History` last).
+
+    Example:
+
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)
+    >>> model.compile(optimizer=keras.optimizers.SGD(schedule), loss="mse")
+    >>> import numpy as np
+    >>> x, y = np.ones((8, 2)), np.ones((8, 1))
+    >>> history = model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[LearningRateLogger()])
+    >>> [round(lr, 4) for lr in history.history["learning_rate"]]
+    [0.05, 0.025]
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.async_safe = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))

@@ -1,0 +1,137 @@
+import math
+
+import keras
+
+from keras_tricks import _checks
+from keras_tricks._registration import register
+
+_ANNEALS = ("linear", "cosine")
+
+
+@register
+class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+    """The book's 1cycle schedule: up, down, then a short final fall, computed in-graph.
+
+    Three phases over `total_steps` (the book's defaults in brackets):
+
+    1. warm-up, from `initial_learning_rate` [max/10] up to `max_learning_rate` (first half of the rest);
+    2. descent, from `max_learning_rate` back to `initial_learning_rate` (second half);
+    3. final phase, from `initial_learning_rate` down to `final_learning_rate` [initial/1000], over the
+       last `total_steps // 10 + 1` steps.
+
+    After `total_steps` the rate stays at `final_learning_rate`. With `anneal="cosine"` each phase follows
+    half a cosine instead of a straight line. The value is computed from the optimizer's iteration
+    counter inside the compiled train step (no per-batch callback), so it resumes at the right step when
+    the optimizer is saved and restored.
+
+    Args:
+        max_learning_rate: float. The peak rate, e.g. a tenth of the loss's blow-up point found by an
+            LR finder.
+        total_steps: int. Steps of the whole cycle, usually `epochs * steps_per_epoch`.
+        initial_learning_rate: float. Rate at step 0 and at the end of the descent. Defaults to
+            `max_learning_rate / 10`.
+        final_learning_rate: float. Rate at `total_steps`. Defaults to `initial_learning_rate / 1000`.
+        warmup_fraction: float in (0, 1). Fraction of `total_steps` spent warming up. Defaults to `None`:
+            half of the steps before the final phase, as in the book.
+        final_fraction: float in (0, 1). Fraction of `total_steps` in the final phase. Defaults to `None`:
+            `total_steps // 10 + 1` steps, as in the book.
+        anneal: str. `"linear"` (the book) or `"cosine"`. Defaults to `"linear"`.
+        name: str. Defaults to `"OneCycle"`.
+
+    Example:
+
+    >>> schedule = OneCycle(0.1, total_steps=100)
+    >>> [round(float(schedule(step)), 5) for step in (0, 44, 88, 100)]
+    [0.01, 0.1, 0.01, 1e-05]
+    >>> optimizer = keras.optimizers.SGD(learning_rate=schedule)
+
+    References:
+        - Smith, [A disciplined approach to neural network hyper-parameters: Part 1](
+          https://arxiv.org/abs/1803.09820), 2018.
+        - Géron, *Hands-On Machine Learning*, 3rd ed., chapter 11, "Learning Rate Scheduling".
+    """
+
+    def __init__(
+        self,
+        max_learning_rate,
+        total_steps,
+        initial_learning_rate=None,
+        final_learning_rate=None,
+        warmup_fraction=None,
+        final_fraction=None,
+        anneal="linear",
+        name="OneCycle",
+    ):
+        super().__init__()
+        self.max_learning_rate = _checks.positive_number("max_learning_rate", max_learning_rate)
+        self.total_steps = _checks.positive_int("total_steps", total_steps)
+        if initial_learning_rate is None:
+            initial_learning_rate = self.max_learning_rate / 10
+        self.initial_learning_rate = _checks.positive_number("initial_learning_rate", initial_learning_rate)
+        if self.initial_learning_rate >= self.max_learning_rate:
+            raise ValueError(
+                "Expected initial_learning_rate < max_learning_rate. Received: "
+                f"initial_learning_rate={initial_learning_rate}, max_learning_rate={max_learning_rate}"
+            )
+        if final_learning_rate is None:
+            final_learning_rate = self.initial_learning_rate / 1000
+        self.final_learning_rate = _checks.positive_number("final_learning_rate", final_learning_rate)
+        self.warmup_fraction = _checks.fraction("warmup_fraction", warmup_fraction)
+        self.final_fraction = _checks.fraction("final_fraction", final_fraction)
+        if anneal not in _ANNEALS:
+            raise ValueError(f"Expected anneal in {_ANNEALS}. Received: anneal={anneal!r}")
+        self.anneal = anneal
+        self.name = name
+        self._warmup_end, self._descent_end = self._phase_ends()
+
+    def _phase_ends(self):
+        total = self.total_steps
+        if self.final_fraction is None:
+            final = total // 10 + 1  # the book's `last_iterations`
+        else:
+            final = round(self.final_fraction * total)
+        rest = total - final
+        if self.warmup_fraction is None:
+            warmup_end = rest // 2
+            descent_end = 2 * warmup_end  # the book's `2 * half_iteration`
+        else:
+            warmup_end = round(self.warmup_fraction * total)
+            descent_end = rest
+        if not 0 < warmup_end < descent_end < total:
+            raise ValueError(
+                "Expected the warm-up, descent and final phases to have at least one step each "
+                f"(warmup_fraction + final_fraction < 1 and total_steps >= 3). Received: "
+                f"total_steps={total}, warmup_fraction={self.warmup_fraction}, "
+                f"final_fraction={self.final_fraction}"
+            )
+        return warmup_end, descent_end
+
+    def _interpolate(self, start, end, progress):
+        progress = keras.ops.clip(progress, 0.0, 1.0)
+        if self.anneal == "cosine":
+            progress = (1.0 - keras.ops.cos(math.pi * progress)) / 2.0
+        # start·(1−p) + end·p rather than start + (end−start)·p: exact at both ends in float32
+        return start * (1.0 - progress) + end * progress
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        warmup_end, descent_end = float(self._warmup_end), float(self._descent_end)
+        top, low = self.max_learning_rate, self.initial_learning_rate
+        warmup = self._interpolate(low, top, step / warmup_end)
+        descent = self._interpolate(top, low, (step - warmup_end) / (descent_end - warmup_end))
+        final = self._interpolate(
+            low, self.final_learning_rate, (step - descent_end) / (self.total_steps - descent_end)
+        )
+        return keras.ops.where(step < warmup_end, warmup, keras.ops.where(step < descent_end, descent, final))
+
+    def get_config(self):
+        return {
+            "max_learning_rate": self.max_learning_rate,
+            "total_steps": self.total_steps,
+            "initial_learning_rate": self.initial_learning_rate,
+            "final_learning_rate": self.final_learning_rate,
+            "warmup_fraction": self.warmup_fraction,
+            "final_fraction": self.final_fraction,
+            "anneal": self.anneal,
+            "name": self.name,
+        }
