@@ -4,5 +4,6 @@ The public names are imported here explicitly and listed in `__all__`; a test ke
 """
 
 from keras_tricks.callbacks.early_stopping import EarlyStopping
+from keras_tricks.callbacks.swa import SWA
 
-__all__ = ["EarlyStopping"]
+__all__ = ["EarlyStopping", "SWA"]

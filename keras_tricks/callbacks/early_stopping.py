@@ -160,6 +160,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         self.restore_optimizer = restore_optimizer
         self.backup_dir = backup_dir
         self._state = CallbackState(backup_dir) if backup_dir is not None else None
+        self.async_safe = True  # only epoch hooks: batches may be dispatched asynchronously
         self._reset_prechelt()
 
     def _reset_prechelt(self):
