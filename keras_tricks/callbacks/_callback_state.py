@@ -10,10 +10,15 @@ own (`BackupAndRestore`'s directory must hold only its files):
 
 Each file is written to a temporary name and renamed, and the JSON names the arrays file it goes with, so
 an interruption while saving leaves the previous consistent state.
+
+A callback calls `begin()` in `on_train_begin` and `resume(epoch)` in `on_epoch_begin`: the saved state is
+handed back only if training starts at the epoch after the one it was saved at; a state from elsewhere
+in training (a run restarted from scratch) is discarded with a warning.
 """
 
 import json
 import os
+import warnings
 
 import numpy as np
 
@@ -23,9 +28,31 @@ _STATE_FILE = "state.json"
 class CallbackState:
     """Reads and writes one callback's state in `directory`."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, owner):
         self.directory = os.fspath(directory)
+        self.owner = owner
         self._arrays_file = None
+        self._pending = None
+
+    def begin(self):
+        """Reads the saved state, if any, for `resume`."""
+        self._pending = self.load()
+
+    def resume(self, epoch):
+        """Returns `(scalars, arrays)` saved after `epoch - 1`, once; `None` if there is nothing to resume."""
+        if self._pending is None:
+            return None
+        saved_epoch, scalars, arrays = self._pending
+        self._pending = None
+        if epoch == saved_epoch + 1:
+            return scalars, arrays
+        warnings.warn(
+            f"{self.owner}: the state in backup_dir={self.directory!r} was saved after epoch "
+            f"{saved_epoch + 1} but training starts at epoch {epoch + 1}; it is ignored.",
+            stacklevel=3,
+        )
+        self.clear()
+        return None
 
     def save(self, epoch, scalars, arrays=None):
         """Records the state after `epoch`; `arrays` (a dict of lists of arrays) only when they changed."""

@@ -6,6 +6,20 @@ from keras_tricks.callbacks._callback_state import CallbackState
 
 CRITERIA = ("patience", "gl", "pq", "up")
 
+# What a resumed fit needs besides the best weights; saved as JSON at each epoch end.
+_SCALARS = (
+    "wait",
+    "best",
+    "best_epoch",
+    "stopped_epoch",
+    "smoothed",
+    "generalization_loss",
+    "training_progress",
+    "_monitored_epochs",
+    "_training_strip",
+    "_strip_end_values",
+)
+
 
 class EarlyStopping(keras.callbacks.EarlyStopping):
     """Stops training by Keras's patience rule or by one of Prechelt's criteria; resumable.
@@ -159,7 +173,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         self.smoothing = smoothing
         self.restore_optimizer = restore_optimizer
         self.backup_dir = backup_dir
-        self._state = CallbackState(backup_dir) if backup_dir is not None else None
+        self._state = CallbackState(backup_dir, type(self).__name__) if backup_dir is not None else None
         self.async_safe = True  # only epoch hooks: batches may be dispatched asynchronously
         self._reset_prechelt()
 
@@ -171,37 +185,20 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         self._monitored_epochs = 0
         self._training_strip = []
         self._strip_end_values = []
-        self._saved = None
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         self._reset_prechelt()
         if self._state is not None:
-            self._saved = self._state.load()
+            self._state.begin()
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self._saved is None:
+        saved = self._state.resume(epoch) if self._state is not None else None
+        if saved is None:
             return
-        saved_epoch, scalars, arrays = self._saved
-        self._saved = None
-        if epoch != saved_epoch + 1:
-            warnings.warn(
-                f"{type(self).__name__}: the state in backup_dir={self.backup_dir!r} was saved after epoch "
-                f"{saved_epoch + 1} but training starts at epoch {epoch + 1}; it is ignored.",
-                stacklevel=2,
-            )
-            self._state.clear()
-            return
-        self.wait = scalars["wait"]
-        self.best = scalars["best"]
-        self.best_epoch = scalars["best_epoch"]
-        self.stopped_epoch = scalars["stopped_epoch"]
-        self.smoothed = scalars["smoothed"]
-        self.generalization_loss = scalars["generalization_loss"]
-        self.training_progress = scalars["training_progress"]
-        self._monitored_epochs = scalars["monitored_epochs"]
-        self._training_strip = scalars["training_strip"]
-        self._strip_end_values = scalars["strip_end_values"]
+        scalars, arrays = saved
+        for name in _SCALARS:
+            setattr(self, name, scalars[name])
         self.best_weights = arrays.get("best_weights")
         self.best_optimizer_variables = arrays.get("best_optimizer_variables")
 
@@ -282,18 +279,9 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             self._state.clear()
 
     def _save_state(self, epoch, new_best):
-        scalars = {
-            "wait": self.wait,
-            "best": None if self.best is None else float(self.best),
-            "best_epoch": self.best_epoch,
-            "stopped_epoch": self.stopped_epoch,
-            "smoothed": self.smoothed,
-            "generalization_loss": self.generalization_loss,
-            "training_progress": self.training_progress,
-            "monitored_epochs": self._monitored_epochs,
-            "training_strip": self._training_strip,
-            "strip_end_values": self._strip_end_values,
-        }
+        scalars = {name: getattr(self, name) for name in _SCALARS}
+        if self.best is not None:
+            scalars["best"] = float(self.best)
         arrays = None
         if new_best:
             arrays = {"best_weights": self.best_weights}

@@ -77,29 +77,21 @@ class SWA(keras.callbacks.Callback):
         self.backup_dir = backup_dir
         self.verbose = verbose
         self.async_safe = True
-        self._state = CallbackState(backup_dir) if backup_dir is not None else None
+        self._state = CallbackState(backup_dir, type(self).__name__) if backup_dir is not None else None
         self.average = None
         self.averaged_epochs = 0
-        self._saved = None
 
     def on_train_begin(self, logs=None):
         self.average = None
         self.averaged_epochs = 0
-        self._saved = self._state.load() if self._state is not None else None
+        if self._state is not None:
+            self._state.begin()
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self._saved is None:
+        saved = self._state.resume(epoch) if self._state is not None else None
+        if saved is None:
             return
-        saved_epoch, scalars, arrays = self._saved
-        self._saved = None
-        if epoch != saved_epoch + 1:
-            warnings.warn(
-                f"SWA: the average in backup_dir={self.backup_dir!r} was saved after epoch {saved_epoch + 1} "
-                f"but training starts at epoch {epoch + 1}; it is ignored.",
-                stacklevel=2,
-            )
-            self._state.clear()
-            return
+        scalars, arrays = saved
         self.averaged_epochs = scalars["averaged_epochs"]
         self.average = arrays.get("average")
 
