@@ -2,7 +2,8 @@
 as drop-in pieces for Keras 3 `model.fit`, on the tensorflow, jax and torch backends.
 
 The subpackages mirror Keras: `keras_tricks.initializers`, `.layers`, `.optimizers`, `.schedules`,
-`.callbacks`; `keras_tricks.datasets` loads the book's Fashion-MNIST split offline.
+`.callbacks`; `keras_tricks.datasets` loads the book's Fashion-MNIST split offline;
+`keras_tricks.ensemble_predict` averages several models' outputs.
 """
 
 __version__ = "0.1.0"
@@ -20,11 +21,13 @@ from keras_tricks import (  # noqa: E402  (the backend check must come before Ke
     plot,
     schedules,
 )
+from keras_tricks._ensemble import ensemble_predict  # noqa: E402
 from keras_tricks.lr_finder import find_learning_rate  # noqa: E402
 
 __all__ = [
     "callbacks",
     "datasets",
+    "ensemble_predict",
     "find_learning_rate",
     "initializers",
     "layers",

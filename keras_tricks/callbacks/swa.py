@@ -1,0 +1,166 @@
+import warnings
+
+import keras
+
+from keras_tricks.callbacks._callback_state import CallbackState
+
+
+class SWA(keras.callbacks.Callback):
+    """Stochastic weight averaging: the average of the weights of the last epochs, swapped in at the end.
+
+    From `start_epoch` on (counting from 0), every `every` epochs, the trainable weights at the epoch's
+    end are added to a running average, w̄ ← w̄ + (w − w̄) / (n + 1). When training ends the average
+    replaces the weights. A BatchNormalization layer's moving mean and variance belong to the last
+    weights, not to their average, so with `bn_data` they are recomputed in one pass over it: the model
+    runs in training mode over the batches with each BatchNormalization layer's momentum set to
+    i / (i + 1) at batch i (from 0). That turns Keras's moving average into a plain average: the moving
+    mean becomes the mean of the batch means and the moving variance the mean of the (biased) batch
+    variances, as `torch.optim.swa_utils.update_bn` computes them; the old statistics drop out at the
+    first batch. Other layers run in training mode during that pass too (dropout is active), also as in
+    PyTorch. Frozen BatchNormalization layers (`trainable=False`) keep their statistics.
+    BatchNormalization layers are found through `.layers`, also in nested models; renormalization
+    (`renorm=True`) is not handled.
+
+    The average is kept on the host in float64 and costs one copy of the trainable weights; each update
+    is one transfer of the weights at an epoch end. Given `backup_dir` (a directory of its own, not
+    `BackupAndRestore`'s), the average and its count are also written there after each update, so that a
+    `fit` interrupted and resumed by `keras.callbacks.BackupAndRestore` averages the same epochs as an
+    uninterrupted one; the directory is deleted when training ends.
+
+    If the callback list also restores weights at the end (`EarlyStopping(restore_best_weights=True)`),
+    the callback listed last decides the final weights.
+
+    Args:
+        start_epoch: Integer. First epoch (from 0) whose weights enter the average.
+        every: Integer. Average every `every` epochs from `start_epoch` on (e.g. the cycle length of a
+            cyclic learning rate). Defaults to `1`.
+        bn_data: Array, dict of arrays, `tf.data.Dataset`, `keras.utils.PyDataset` or other iterable of
+            batches, or `None`. Inputs over which BatchNormalization statistics are recomputed; an
+            iterable may yield `(x, y)` tuples, of which `x` is used. Defaults to `None` (statistics are
+            those of the last weights, with a warning if the model has BatchNormalization layers).
+        batch_size: Integer. Batch size for `bn_data` given as arrays. Defaults to `32`.
+        backup_dir: String or `None`. Directory where the average is kept so that training resumed by
+            `BackupAndRestore` continues it. Defaults to `None`.
+        verbose: Integer. 1 prints a message when the average is swapped in. Defaults to `0`.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    >>> model.compile(optimizer="sgd", loss="mse")
+    >>> swa = SWA(start_epoch=2)
+    >>> _ = model.fit(np.ones((8, 2)), np.ones(8), epochs=5, verbose=0, callbacks=[swa])
+    >>> swa.averaged_epochs
+    3
+
+    References:
+        - Izmailov, P., Podoprikhin, D., Garipov, T., Vetrov, D., Wilson, A. G. (2018).
+          [Averaging Weights Leads to Wider Optima and Better Generalization](https://arxiv.org/abs/1803.05407).
+          UAI 2018.
+    """
+
+    def __init__(self, start_epoch, every=1, bn_data=None, batch_size=32, backup_dir=None, verbose=0):
+        super().__init__()
+        for name, value, lowest in (
+            ("start_epoch", start_epoch, 0),
+            ("every", every, 1),
+            ("batch_size", batch_size, 1),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"Expected {name} to be an integer. Received: {name}={value!r}")
+            if value < lowest:
+                raise ValueError(f"Expected {name} >= {lowest}. Received: {name}={value}")
+        self.start_epoch = start_epoch
+        self.every = every
+        self.bn_data = bn_data
+        self.batch_size = batch_size
+        self.backup_dir = backup_dir
+        self.verbose = verbose
+        self.async_safe = True
+        self._state = CallbackState(backup_dir, type(self).__name__) if backup_dir is not None else None
+        self.average = None
+        self.averaged_epochs = 0
+
+    def on_train_begin(self, logs=None):
+        self.average = None
+        self.averaged_epochs = 0
+        if self._state is not None:
+            self._state.begin()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        saved = self._state.resume(epoch) if self._state is not None else None
+        if saved is None:
+            return
+        scalars, arrays = saved
+        self.averaged_epochs = scalars["averaged_epochs"]
+        self.average = arrays.get("average")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch < self.start_epoch or (epoch - self.start_epoch) % self.every:
+            return
+        weights = [keras.ops.convert_to_numpy(v).astype("float64") for v in self.model.trainable_variables]
+        if self.average is None:
+            self.average = weights
+        else:
+            n = self.averaged_epochs
+            self.average = [a + (w - a) / (n + 1) for a, w in zip(self.average, weights, strict=True)]
+        self.averaged_epochs += 1
+        if self._state is not None:
+            self._state.save(epoch, {"averaged_epochs": self.averaged_epochs}, {"average": self.average})
+
+    def on_train_end(self, logs=None):
+        if self._state is not None:
+            self._state.clear()
+        if self.average is None:
+            return
+        for variable, value in zip(self.model.trainable_variables, self.average, strict=True):
+            variable.assign(value.astype(variable.dtype))
+        if self.verbose > 0:
+            print(f"SWA: weights averaged over {self.averaged_epochs} epochs.")
+        layers = [
+            layer for layer in _all_layers(self.model) if isinstance(layer, keras.layers.BatchNormalization)
+        ]
+        if self.bn_data is not None:
+            _recompute_batch_norm_statistics(self.model, self.bn_data, self.batch_size)
+        elif any(layer.trainable for layer in layers):
+            warnings.warn(
+                "SWA: the model has BatchNormalization layers whose statistics belong to the last weights, "
+                "not to their average; pass bn_data to recompute them.",
+                stacklevel=2,
+            )
+
+
+def _recompute_batch_norm_statistics(model, data, batch_size=32):
+    """Recomputes the moving statistics of the trainable BatchNormalization layers as plain averages."""
+    layers = [
+        layer
+        for layer in _all_layers(model)
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
+    ]
+    if not layers:
+        return
+    momenta = [layer.momentum for layer in layers]
+    try:
+        for i, batch in enumerate(_batches(data, batch_size)):
+            for layer in layers:
+                layer.momentum = i / (i + 1)  # 0 at the first batch: the old statistics drop out
+            model(batch, training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta, strict=True):
+            layer.momentum = momentum
+
+
+def _all_layers(model):
+    for layer in getattr(model, "layers", []):
+        yield layer
+        yield from _all_layers(layer)
+
+
+def _batches(data, batch_size):
+    if isinstance(data, dict) or hasattr(data, "shape"):
+        size = len(next(iter(keras.tree.flatten(data))))
+        for start in range(0, size, batch_size):
+            yield keras.tree.map_structure(lambda a, start=start: a[start : start + batch_size], data)
+        return
+    for batch in data:
+        yield batch[0] if isinstance(batch, tuple) else batch
