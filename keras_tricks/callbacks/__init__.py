@@ -3,4 +3,6 @@
 The public names are imported here explicitly and listed in `__all__`; a test keeps the two equal.
 """
 
-__all__ = []
+from keras_tricks.callbacks.unfreeze import Unfreeze
+
+__all__ = ["Unfreeze"]
