@@ -2,7 +2,8 @@
 as drop-in pieces for Keras 3 `model.fit`, on the tensorflow, jax and torch backends.
 
 The subpackages mirror Keras: `keras_tricks.initializers`, `.layers`, `.optimizers`, `.schedules`,
-`.callbacks`; `keras_tricks.datasets` loads the book's Fashion-MNIST split offline.
+`.callbacks`; `keras_tricks.datasets` loads the book's Fashion-MNIST split offline; `keras_tricks.diagnostics`
+measures the signal through a network (activation statistics).
 """
 
 __version__ = "0.1.0"
@@ -14,6 +15,7 @@ _backend.check_backend()
 from keras_tricks import (  # noqa: E402  (the backend check must come before Keras is imported)
     callbacks,
     datasets,
+    diagnostics,
     initializers,
     layers,
     optimizers,
@@ -24,6 +26,7 @@ from keras_tricks import (  # noqa: E402  (the backend check must come before Ke
 __all__ = [
     "callbacks",
     "datasets",
+    "diagnostics",
     "initializers",
     "layers",
     "optimizers",
