@@ -89,6 +89,13 @@ def test_a_sequential_model_built_by_fit():
     assert list(activation_stats(model, np.ones((4, 2), "float32"))) == ["d", "o"]
 
 
+def test_layers_come_in_model_order_not_sorted():
+    model = keras.Sequential(
+        [keras.Input((2,)), keras.layers.Dense(2, name="z"), keras.layers.Dense(1, name="a")]
+    )
+    assert list(activation_stats(model, np.ones((3, 2), "float32"))) == ["z", "a"]
+
+
 @pytest.mark.parametrize(
     "x, bins, error, match",
     [

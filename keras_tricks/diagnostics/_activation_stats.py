@@ -134,10 +134,9 @@ def _activation_name(layer):
 def _stats_from_outputs(outputs, activations, bins):
     """The statistics of `activation_stats` from the outputs of a `_probe_model`."""
     stats = {}
-    for name, output in outputs.items():
-        values = keras.ops.convert_to_numpy(output).astype("float64")
+    for name, activation in activations.items():  # the layers' order (a dict of outputs comes back sorted)
+        values = keras.ops.convert_to_numpy(outputs[name]).astype("float64")
         flat = values.ravel()
-        activation = activations[name]
         saturated = dead = dead_units = None
         histogram_range = None
         if activation in _SATURATING:
