@@ -49,14 +49,20 @@ def activation_saturation(stats, ax=None):
 
     ax.bar([p - 0.2 for p in positions], values("saturated"), width=0.4, label="saturated (sigmoid, tanh)")
     ax.bar([p + 0.2 for p in positions], values("dead"), width=0.4, label="dead (ReLU)")
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.2)  # room for the legend above the bars
     ax.set_ylabel("fraction of outputs")
     ax.set_xticks(positions, names, rotation=90)
     ax.set_xlabel("layer (input → output)")
     std_ax = ax.twinx()
-    std_ax.plot(positions, [stats[name]["std"] for name in names], "k.-", label="std")
+    (std_line,) = std_ax.plot(
+        positions, [stats[name]["std"] for name in names], "k.-", label="std (right axis)"
+    )
     std_ax.set_ylabel("std of outputs")
-    ax.legend(loc="upper left")
+    std_ax.set_ylim(bottom=0)
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(
+        [*handles, std_line], [*labels, std_line.get_label()], loc="upper left", ncol=3, fontsize="small"
+    )
     ax.set_title("Saturated and dead activations per layer")
     return ax
 
