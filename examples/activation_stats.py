@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def deep_sigmoid_net(initializer, depth=20, width=100, seed=42):
+    """`initializer`: a Keras initializer name or config; each layer gets its own instance, seeded."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -25,7 +26,10 @@ def deep_sigmoid_net(initializer, depth=20, width=100, seed=42):
         [keras.Input(shape=(28, 28)), keras.layers.Flatten(name="flatten")]
         + [
             keras.layers.Dense(
-                width, activation="sigmoid", kernel_initializer=initializer, name=f"sigmoid_{i + 1}"
+                width,
+                activation="sigmoid",
+                kernel_initializer=keras.initializers.get(initializer),
+                name=f"sigmoid_{i + 1}",
             )
             for i in range(depth)
         ]
@@ -38,6 +42,7 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--samples", type=int, default=10_000, help="training images")
     parser.add_argument("--output", default="figures", help="folder for the PNG figures")
+    parser.add_argument("--markdown", help="also write the per-layer table to this file")
     args = parser.parse_args(argv)
 
     import keras
@@ -50,7 +55,7 @@ def main(argv=None):
     x_probe = x_valid[:256]
     runs = {}
     for label, initializer in [
-        ("N(0, 1)", keras.initializers.RandomNormal(0.0, 1.0)),
+        ("N(0, 1)", {"class_name": "RandomNormal", "config": {"stddev": 1.0}}),
         ("Glorot", "glorot_uniform"),
     ]:
         model = deep_sigmoid_net(initializer)
@@ -69,13 +74,22 @@ def main(argv=None):
         runs[label] = (stats.history, history.history["val_accuracy"][-1])
 
     layers = [name for name in runs["Glorot"][0][-1][1] if name.startswith("sigmoid_")]
-    print(
-        f"fraction of saturated sigmoid outputs after {args.epochs} epoch(s), probe = 256 validation images"
-    )
-    print(f"{'layer':12s}" + "".join(f"{label:>12s}" for label in runs))
+    lines = [
+        "| layer | " + " | ".join(f"{label}: saturated | {label}: std" for label in runs) + " |",
+        "| --- |" + " ---: | ---: |" * len(runs),
+    ]
     for name in layers:
-        print(f"{name:12s}" + "".join(f"{runs[label][0][-1][1][name]['saturated']:12.3f}" for label in runs))
-    print(f"{'val. acc.':12s}" + "".join(f"{runs[label][1]:12.3f}" for label in runs))
+        cells = [runs[label][0][-1][1][name] for label in runs]
+        lines.append(
+            f"| {name} | " + " | ".join(f"{c['saturated']:.3f} | {c['std']:.3f}" for c in cells) + " |"
+        )
+    lines.append("| validation accuracy | " + " | ".join(f"{runs[label][1]:.3f} | " for label in runs) + "|")
+    table = "\n".join(lines) + "\n"
+    print(f"After {args.epochs} epoch(s); probe: 256 validation images; backend {keras.backend.backend()}.")
+    print(table)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(table)
 
     os.makedirs(args.output, exist_ok=True)
     plt = plot._pyplot()

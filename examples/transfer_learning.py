@@ -62,6 +62,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 model-A images, 5 model-A epochs")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--markdown", help="also write the results table to this file")
     args = parser.parse_args(argv)
 
     import keras
@@ -126,6 +127,7 @@ def main(argv=None):
     )
 
     print(f"task B test set: {len(x_test_b)} images (shirts vs sandals), trained on {len(x_train_b)}")
+    rows = []
     for name, model in [
         ("model B from scratch", model_b),
         ("model B on A, the book's two compiles", book),
@@ -133,6 +135,11 @@ def main(argv=None):
     ]:
         accuracy = model.evaluate(x_test_b, y_test_b, verbose=0)[1]
         print(f"{name:40s} accuracy {accuracy:.4f}  error {1 - accuracy:.2%}")
+        rows.append(f"| {keras.backend.backend()} | {name} | {accuracy:.4f} | {1 - accuracy:.2%} |")
+    if args.markdown:
+        header = "| backend | model | test accuracy | test error |\n| --- | --- | ---: | ---: |\n"
+        with open(args.markdown, "w") as f:
+            f.write(header + "\n".join(rows) + "\n")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,12 @@ def _deep_sigmoid_net(initializer, depth=20, width=100):
     return keras.Sequential(
         [keras.Input((width,))]
         + [
-            keras.layers.Dense(width, activation="sigmoid", kernel_initializer=initializer, name=f"dense_{i}")
+            keras.layers.Dense(
+                width,
+                activation="sigmoid",
+                kernel_initializer=keras.initializers.get(initializer),
+                name=f"dense_{i}",
+            )
             for i in range(depth)
         ]
     )
@@ -23,7 +28,7 @@ def _probe(n=128, width=100):
 def test_standard_normal_init_saturates_a_deep_sigmoid_net_and_glorot_does_not():
     # Chapter 11, Figure 11-1: with N(0, 1) weights the sigmoid layers sit on their asymptotes.
     x = _probe()
-    normal = activation_stats(_deep_sigmoid_net(keras.initializers.RandomNormal(0.0, 1.0)), x)
+    normal = activation_stats(_deep_sigmoid_net({"class_name": "RandomNormal", "config": {"stddev": 1.0}}), x)
     glorot = activation_stats(_deep_sigmoid_net("glorot_normal"), x)
     top = [f"dense_{i}" for i in range(15, 20)]
     assert all(normal[name]["saturated"] > 0.3 for name in top), [normal[n]["saturated"] for n in top]
