@@ -216,3 +216,31 @@ def test_a_model_with_unfrozen_layers_saves_and_loads(tmp_path):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
     for a, b in zip(_numpy(loaded.optimizer.variables), _numpy(model.optimizer.variables), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_nested_base_model_by_name_and_a_layer_inside_it():
+    keras.utils.set_random_seed(2)
+    base = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(6, name="base_dense"),
+            keras.layers.BatchNormalization(name="base_bn"),
+        ],
+        name="base",
+    )
+    model = keras.Sequential([keras.Input((4,)), base, keras.layers.Dense(1, name="head")])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    x, y = _data()
+    recorder = _Recorder(["base", "head"])
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[Unfreeze(["base"], epoch=1), recorder])
+    for before, after in zip(
+        recorder.begin[0]["weights"]["base"], recorder.end[0]["weights"]["base"], strict=True
+    ):
+        np.testing.assert_array_equal(before, after)  # kernel, bias, gamma, beta, moving mean and variance
+    for before, after in zip(
+        recorder.begin[1]["weights"]["base"], recorder.end[1]["weights"]["base"], strict=True
+    ):
+        assert not np.array_equal(before, after)
+    callback = Unfreeze(["base_bn"], epoch=1)  # a layer inside the nested model, found by name
+    callback.set_model(model)
+    assert callback._resolved == [[base.get_layer("base_bn")]]
