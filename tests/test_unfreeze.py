@@ -244,3 +244,28 @@ def test_a_nested_base_model_by_name_and_a_layer_inside_it():
     callback = Unfreeze(["base_bn"], epoch=1)  # a layer inside the nested model, found by name
     callback.set_model(model)
     assert callback._resolved == [[base.get_layer("base_bn")]]
+
+
+def test_evaluate_and_predict_follow_a_change_to_an_equal_sized_frozen_set():
+    # Freezing `a`, then `b` (same shapes) gives the JAX test/predict steps state lists of the same
+    # structure with other members: their compiled functions must be renewed too.
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(4, activation="tanh", name="a"),
+            keras.layers.Dense(4, activation="tanh", name="b"),
+            keras.layers.Dense(1, name="head"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    x, y = _data()
+    model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y), callbacks=[Unfreeze(["a"], epoch=5)])
+    model.predict(x, verbose=0)
+    model.get_layer("a").trainable = True
+    history = model.fit(
+        x, y, epochs=1, verbose=0, validation_data=(x, y), callbacks=[Unfreeze(["b"], epoch=5)]
+    )
+    direct = keras.ops.convert_to_numpy(model(x, training=False))
+    np.testing.assert_allclose(model.predict(x, verbose=0), direct, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(history.history["val_loss"][0], np.mean((direct - y) ** 2), rtol=1e-5)

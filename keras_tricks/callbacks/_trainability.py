@@ -4,8 +4,9 @@ Keras 3 builds the train function and the optimizer once per `fit`; a change of 
 inside `fit` needs both renewed:
 
 - the train function is traced (tf.function, jax.jit) with the trainable variables of that moment, so
-  it must be rebuilt with `model.make_train_function(force=True)`; the fit loops of all three
-  backends look `model.train_function` up at every step, and the JAX loop re-reads the variable
+  it must be rebuilt with `model.make_train_function(force=True)` (and the test and predict functions
+  too, which on JAX take the trainable and non-trainable variables as separate lists); the fit loops
+  of all three backends look `model.train_function` up at every step, and the JAX loop re-reads the variable
   state at the first step of each epoch, so a change made in `on_epoch_begin` takes effect at once;
 - the optimizer is built with one list of variables; the JAX trainer hands `stateless_apply` the
   model's current trainable variables and requires exactly that list, and on tensorflow the optimizer
@@ -59,6 +60,10 @@ def rebuild_optimizer(model):
 
 
 def refresh(model):
-    """Makes the optimizer and the train function follow the model's current trainability."""
+    """Makes the optimizer and the compiled functions follow the model's current trainability."""
     rebuild_optimizer(model)
     model.make_train_function(force=True)
+    # JAX's test and predict steps take the trainable and non-trainable values as two lists; a cached
+    # trace for lists of the same lengths but other members would map values to the wrong variables.
+    model.make_test_function(force=True)
+    model.make_predict_function(force=True)
