@@ -26,10 +26,10 @@ class Unfreeze(keras.callbacks.Callback):
     Each change of trainability rebuilds the optimizer for the new list of trainable variables (the
     JAX trainer requires the exact list; the new optimizer has the same config, and every variable the
     old one had — iteration count, learning rate, the slots of layers that stay trainable — is copied
-    into it, so `model.optimizer` is a new object holding the same state) and forces a new train
-    function (a retrace). Newly unfrozen layers start with fresh (zero) optimizer slots, as after the
-    book's recompile, while the iteration count carries on. Layers are left as they are when training
-    ends: if `fit` stops before `epoch`, they stay frozen.
+    into it, so `model.optimizer` is a new object holding the same state) and forces new train, test
+    and predict functions (each retraced at its next use). Newly unfrozen layers start with fresh
+    (zero) optimizer slots, as after the book's recompile, while the iteration count carries on.
+    Layers are left as they are when training ends: if `fit` stops before `epoch`, they stay frozen.
 
     The learning-rate multiplier is applied at the beginning of epoch `epoch` itself, so a run resumed
     with `keras.callbacks.BackupAndRestore` after that epoch (whose optimizer state, learning rate
