@@ -2,8 +2,9 @@
 as drop-in pieces for Keras 3 `model.fit`, on the tensorflow, jax and torch backends.
 
 The subpackages mirror Keras: `keras_tricks.initializers`, `.layers`, `.optimizers`, `.schedules`,
-`.callbacks`; `keras_tricks.datasets` loads the book's Fashion-MNIST split offline;
-`keras_tricks.ensemble_predict` averages several models' outputs.
+`.callbacks`; `keras_tricks.datasets` loads the book's Fashion-MNIST split offline; `keras_tricks.diagnostics`
+measures the signal through a network (activation statistics); `keras_tricks.find_learning_rate` runs the
+LR finder; `keras_tricks.ensemble_predict` averages several models' outputs.
 """
 
 __version__ = "0.1.0"
@@ -15,6 +16,7 @@ _backend.check_backend()
 from keras_tricks import (  # noqa: E402  (the backend check must come before Keras is imported)
     callbacks,
     datasets,
+    diagnostics,
     initializers,
     layers,
     optimizers,
@@ -27,6 +29,7 @@ from keras_tricks.lr_finder import find_learning_rate  # noqa: E402
 __all__ = [
     "callbacks",
     "datasets",
+    "diagnostics",
     "ensemble_predict",
     "find_learning_rate",
     "initializers",

@@ -8,6 +8,7 @@ PUBLIC_MODULES = [
     "keras_tricks",
     "keras_tricks.callbacks",
     "keras_tricks.datasets",
+    "keras_tricks.diagnostics",
     "keras_tricks.initializers",
     "keras_tricks.layers",
     "keras_tricks.optimizers",

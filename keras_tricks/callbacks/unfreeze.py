@@ -1,0 +1,155 @@
+"""`Unfreeze`: transfer learning's freeze → train → unfreeze → lower the LR, inside one `fit`."""
+
+import numbers
+
+import keras
+
+from keras_tricks.callbacks import _trainability
+
+
+class Unfreeze(keras.callbacks.Callback):
+    """Freezes layers at the start of `fit` and unfreezes them at a given epoch, in one `fit` call.
+
+    The book's transfer-learning recipe trains the new top of a reused model with the reused layers
+    frozen, then unfreezes them, lowers the learning rate and trains again, calling `compile` in
+    between. This callback does the same inside one `model.fit`:
+
+    - at the start of training it sets `layer.trainable = False` on the chosen layers, exactly as the
+      book does, so their weights are bit-identical step to step, no gradient is computed for them, and
+      their `BatchNormalization` layers run in inference mode;
+    - at the beginning of epoch `epoch` (0-based) it sets `trainable = True` again, and optionally
+      multiplies the optimizer's learning rate by `lr_multiplier` (the book divides it by 10 or so);
+    - with `gradual=True`, each element of `layers` is a group (a layer or a list of layers), ordered
+      from the input to the output as in `model.layers`; the top group is unfrozen at `epoch`, the next
+      one down at `epoch + 1`, and so on, one group per epoch (ULMFiT's gradual unfreezing).
+
+    Each change of trainability rebuilds the optimizer for the new list of trainable variables (the
+    JAX trainer requires the exact list; the new optimizer has the same config, and every variable the
+    old one had — iteration count, learning rate, the slots of layers that stay trainable — is copied
+    into it, so `model.optimizer` is a new object holding the same state) and forces new train, test
+    and predict functions (each retraced at its next use). Newly unfrozen layers start with fresh
+    (zero) optimizer slots, as after the book's recompile, while the iteration count carries on.
+    Layers are left as they are when training ends: if `fit` stops before `epoch`, they stay frozen.
+
+    The learning-rate multiplier is applied at the beginning of epoch `epoch` itself, so a run resumed
+    with `keras.callbacks.BackupAndRestore` after that epoch (whose optimizer state, learning rate
+    included, is restored) does not apply it twice. It needs a float learning rate, not a schedule.
+
+    Args:
+        layers: list. The layers to freeze: layer names (looked up in the model, nested models
+            included) or layer objects; with `gradual=True`, elements may also be lists of those
+            (groups).
+        epoch: int. The 0-based epoch at whose beginning the layers are unfrozen (the first group with
+            `gradual=True`). `0` never freezes them.
+        gradual: bool. Unfreeze one group per epoch, top group first. Defaults to `False`.
+        lr_multiplier: float. Multiplies the optimizer's learning rate at the first unfreeze. Defaults
+            to `None` (leave it).
+        verbose: int. `1` prints a line at each unfreeze. Defaults to `0`.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="reused"),
+    ...                           keras.layers.Dense(1, name="new_top")])
+    >>> model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    >>> before = model.get_layer("reused").get_weights()[0]
+    >>> x, y = np.ones((8, 4), "float32"), np.ones((8, 1), "float32")
+    >>> _ = model.fit(x, y, epochs=2, verbose=0, callbacks=[Unfreeze(["reused"], epoch=2)])
+    >>> bool((model.get_layer("reused").get_weights()[0] == before).all())
+    True
+    >>> _ = model.fit(x, y, epochs=3, verbose=0,
+    ...               callbacks=[Unfreeze(["reused"], epoch=2, lr_multiplier=0.1)])
+    >>> bool((model.get_layer("reused").get_weights()[0] == before).all())
+    False
+    >>> round(float(model.optimizer.learning_rate), 4)
+    0.01
+
+    References:
+        Géron, *Hands-On Machine Learning*, 3rd ed., chapter 11, "Transfer Learning with Keras".
+        Howard & Ruder, "Universal Language Model Fine-tuning for Text Classification", 2018
+        ([arXiv:1801.06146](https://arxiv.org/abs/1801.06146)), gradual unfreezing.
+    """
+
+    def __init__(self, layers, epoch, gradual=False, lr_multiplier=None, verbose=0):
+        super().__init__()
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
+            raise ValueError(f"Expected epoch to be an integer >= 0. Received: epoch={epoch}")
+        if not isinstance(gradual, bool):
+            raise TypeError(f"Expected gradual to be a bool. Received: gradual={gradual!r}")
+        if lr_multiplier is not None and (
+            isinstance(lr_multiplier, bool)
+            or not isinstance(lr_multiplier, numbers.Real)
+            or not lr_multiplier > 0
+        ):
+            raise ValueError(
+                f"Expected lr_multiplier to be a number > 0 or None. Received: lr_multiplier={lr_multiplier}"
+            )
+        if isinstance(layers, (str, keras.layers.Layer)) or not isinstance(layers, (list, tuple)):
+            raise TypeError(
+                f"Expected layers to be a list of layer names or layers. Received: layers={layers!r}"
+            )
+        groups = [list(g) if isinstance(g, (list, tuple)) else [g] for g in layers]
+        if not groups or any(not g for g in groups):
+            raise ValueError(f"Expected a non-empty list of layers and groups. Received: layers={layers!r}")
+        if not gradual and any(isinstance(g, (list, tuple)) for g in layers):
+            raise ValueError(
+                "Groups (nested lists) only make sense with gradual=True. "
+                f"Received: layers={layers!r}, gradual={gradual}"
+            )
+        for item in (item for g in groups for item in g):
+            if not isinstance(item, (str, keras.layers.Layer)):
+                raise TypeError(
+                    "Expected each element of layers to be a layer name or a layer. "
+                    f"Received: {item!r} in layers={layers!r}"
+                )
+        self.layers = layers
+        self.epoch = int(epoch)
+        self.gradual = gradual
+        self.lr_multiplier = lr_multiplier
+        self.verbose = verbose
+        self._groups = groups if gradual else [[item for g in groups for item in g]]
+        self._resolved = None
+        self.async_safe = True
+
+    def set_model(self, model):
+        super().set_model(model)
+        self._resolved = [
+            [_trainability.find_layer(model, item, "layers") for item in g] for g in self._groups
+        ]
+
+    def _unfreeze_epoch(self, group_index):
+        # The last group (nearest the output) goes first.
+        return self.epoch + (len(self._resolved) - 1 - group_index)
+
+    def _apply(self, epoch):
+        """Sets each group's trainability for the beginning of `epoch` (`None`: before any epoch)."""
+        changed = []
+        for index, group in enumerate(self._resolved):
+            trainable = epoch is not None and epoch >= self._unfreeze_epoch(index)
+            for layer in group:
+                if layer.trainable != trainable:
+                    layer.trainable = trainable
+                    changed.append(layer)
+        if changed:
+            _trainability.refresh(self.model)
+        return changed
+
+    def on_train_begin(self, logs=None):
+        if self.lr_multiplier is not None and not isinstance(
+            self.model.optimizer.get_config().get("learning_rate"), numbers.Real
+        ):
+            raise TypeError(
+                "Unfreeze(lr_multiplier=...) needs an optimizer with a float learning rate; this one has "
+                f"learning_rate={self.model.optimizer.get_config().get('learning_rate')!r}. Received: "
+                f"lr_multiplier={self.lr_multiplier}"
+            )
+        self._apply(None)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        changed = self._apply(epoch)
+        if self.lr_multiplier is not None and epoch == self.epoch:
+            optimizer = self.model.optimizer
+            optimizer.learning_rate = float(optimizer.learning_rate) * self.lr_multiplier
+        if changed and self.verbose:
+            names = ", ".join(layer.name for layer in changed)
+            print(f"\nEpoch {epoch + 1}: Unfreeze unfroze {names}.")

@@ -1,0 +1,10 @@
+"""keras_tricks.diagnostics: measuring the signal through a network, as chapter 11 diagnoses it.
+
+`activation_stats(model, x)` gives per-layer mean, standard deviation, saturated and dead fractions and
+histograms of the layers' outputs on a batch; `keras_tricks.callbacks.ActivationStats` logs them during
+`fit`, and `keras_tricks.plot` draws them.
+"""
+
+from keras_tricks.diagnostics._activation_stats import activation_stats
+
+__all__ = ["activation_stats"]

@@ -1,0 +1,271 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_tricks.callbacks import Unfreeze
+
+
+def _data(n=32):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 4)).astype("float32")
+    return x, x.sum(axis=1, keepdims=True)
+
+
+def _model(optimizer=None, batch_norm=False):
+    keras.utils.set_random_seed(1)
+    layers = [keras.Input((4,)), keras.layers.Dense(8, activation="relu", name="reused_1")]
+    if batch_norm:
+        layers.append(keras.layers.BatchNormalization(name="reused_bn"))
+    layers += [keras.layers.Dense(8, activation="relu", name="reused_2"), keras.layers.Dense(1, name="top")]
+    model = keras.Sequential(layers)
+    model.compile(optimizer=optimizer or keras.optimizers.Adam(0.01), loss="mse")
+    return model
+
+
+def _numpy(variables):
+    return [keras.ops.convert_to_numpy(v).copy() for v in variables]
+
+
+class _Recorder(keras.callbacks.Callback):
+    """Records, after `Unfreeze` ran, each epoch's trainability and the state the tests compare."""
+
+    def __init__(self, layer_names):
+        super().__init__()
+        self.layer_names = layer_names
+        self.trainable, self.begin, self.end = [], [], []
+
+    def _snapshot(self):
+        return {
+            "weights": {n: _numpy(self.model.get_layer(n).weights) for n in self.layer_names},
+            "optimizer": {
+                v.path: keras.ops.convert_to_numpy(v).copy() for v in self.model.optimizer.variables
+            },
+        }
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.trainable.append({n: self.model.get_layer(n).trainable for n in self.layer_names})
+        self.begin.append(self._snapshot())
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.end.append(self._snapshot())
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"layers": ["a"], "epoch": -1}, ValueError),
+        ({"layers": ["a"], "epoch": 1.5}, ValueError),
+        ({"layers": ["a"], "epoch": True}, ValueError),
+        ({"layers": ["a"], "epoch": 1, "lr_multiplier": 0}, ValueError),
+        ({"layers": ["a"], "epoch": 1, "lr_multiplier": -0.1}, ValueError),
+        ({"layers": ["a"], "epoch": 1, "lr_multiplier": "0.1"}, ValueError),
+        ({"layers": "a", "epoch": 1}, TypeError),
+        ({"layers": [], "epoch": 1}, ValueError),
+        ({"layers": [["a"], []], "epoch": 1, "gradual": True}, ValueError),
+        ({"layers": [3], "epoch": 1}, TypeError),
+        ({"layers": [["a"], ["b"]], "epoch": 1}, ValueError),
+        ({"layers": ["a"], "epoch": 1, "gradual": "yes"}, TypeError),
+    ],
+)
+def test_bad_arguments_fail_at_construction(kwargs, error):
+    name = next(k for k in ("epoch", "lr_multiplier", "gradual", "layers") if k in str(kwargs))
+    with pytest.raises(error) as info:
+        Unfreeze(**kwargs)
+    assert any(f"{k}=" in str(info.value) for k in kwargs), (name, str(info.value))
+
+
+def test_unknown_layer_name_lists_the_real_ones():
+    model = _model()
+    x, y = _data()
+    with pytest.raises(ValueError, match=r"'nope'.*reused_1.*reused_2.*top"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[Unfreeze(["nope"], epoch=1)])
+
+
+def test_a_layer_of_another_model_is_rejected():
+    other = keras.layers.Dense(3, name="elsewhere")
+    with pytest.raises(ValueError, match="elsewhere"):
+        Unfreeze([other], epoch=1).set_model(_model())
+
+
+def test_frozen_until_the_epoch_then_trained_with_the_optimizer_state_kept():
+    model = _model(batch_norm=True)
+    x, y = _data()
+    names = ["reused_1", "reused_bn", "reused_2", "top"]
+    recorder = _Recorder(names)
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=4,
+        verbose=0,
+        callbacks=[Unfreeze(["reused_1", "reused_bn", "reused_2"], epoch=2, lr_multiplier=0.5), recorder],
+    )
+    frozen = ["reused_1", "reused_bn", "reused_2"]
+    assert [t["reused_1"] for t in recorder.trainable] == [False, False, True, True]
+    assert all(t["top"] for t in recorder.trainable)
+    for epoch in (0, 1):  # bit-identical weights, BN moving statistics included (inference mode)
+        for name in frozen:
+            for before, after in zip(
+                recorder.begin[epoch]["weights"][name], recorder.end[epoch]["weights"][name], strict=True
+            ):
+                np.testing.assert_array_equal(before, after)
+        assert not np.array_equal(
+            recorder.begin[epoch]["weights"]["top"][0], recorder.end[epoch]["weights"]["top"][0]
+        )
+    for epoch in (2, 3):  # trained once unfrozen, BN statistics updated
+        for name in frozen:
+            assert not np.array_equal(
+                recorder.begin[epoch]["weights"][name][0], recorder.end[epoch]["weights"][name][0]
+            )
+    moving_mean = recorder.begin[2]["weights"]["reused_bn"][2]
+    assert not np.array_equal(moving_mean, recorder.end[2]["weights"]["reused_bn"][2])
+    # The always-trainable layer's slots and the iteration count survive the unfreeze unchanged.
+    before, after = recorder.end[1]["optimizer"], recorder.begin[2]["optimizer"]
+    kept = [path for path in before if "top" in path or path.endswith("iteration")]
+    assert len(kept) == 5  # iteration + top kernel/bias × momentum/velocity
+    for path in kept:
+        np.testing.assert_array_equal(before[path], after[path])
+    assert int(after[next(p for p in after if p.endswith("iteration"))]) == 2 * 4
+    # Newly unfrozen layers get fresh slots, and the learning rate was multiplied at the unfreeze.
+    fresh = [path for path in after if "reused_1" in path]
+    assert fresh and all(not after[path].any() for path in fresh)
+    lr = next(p for p in after if p.endswith("learning_rate"))
+    np.testing.assert_allclose(before[lr], 0.01)
+    np.testing.assert_allclose(after[lr], 0.005)
+    np.testing.assert_allclose(float(model.optimizer.learning_rate), 0.005)
+
+
+def test_one_fit_equals_the_books_two_compiles_with_plain_sgd():
+    # Plain SGD has no slots, so the book's recompile loses nothing and both ways must agree.
+    x, y = _data()
+    book = _model(keras.optimizers.SGD(0.05))
+    for name in ("reused_1", "reused_2"):
+        book.get_layer(name).trainable = False
+    book.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    book.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    for name in ("reused_1", "reused_2"):
+        book.get_layer(name).trainable = True
+    book.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    book.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+
+    ours = _model(keras.optimizers.SGD(0.05))
+    ours.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=4,
+        shuffle=False,
+        verbose=0,
+        callbacks=[Unfreeze(["reused_1", "reused_2"], epoch=2, lr_multiplier=0.2)],
+    )
+    for a, b in zip(_numpy(book.weights), _numpy(ours.weights), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_gradual_unfreezes_the_top_group_first_one_per_epoch():
+    model = _model()
+    x, y = _data()
+    recorder = _Recorder(["reused_1", "reused_2"])
+    layer_1 = model.get_layer("reused_1")  # a layer object works as well as a name
+    model.fit(
+        x,
+        y,
+        epochs=4,
+        verbose=0,
+        callbacks=[Unfreeze([[layer_1], "reused_2"], epoch=1, gradual=True), recorder],
+    )
+    assert [(t["reused_1"], t["reused_2"]) for t in recorder.trainable] == [
+        (False, False),
+        (False, True),
+        (True, True),
+        (True, True),
+    ]
+    np.testing.assert_array_equal(
+        recorder.begin[1]["weights"]["reused_1"][0], recorder.end[1]["weights"]["reused_1"][0]
+    )
+    assert not np.array_equal(
+        recorder.begin[1]["weights"]["reused_2"][0], recorder.end[1]["weights"]["reused_2"][0]
+    )
+
+
+def test_resumed_after_the_unfreeze_does_not_multiply_the_learning_rate_again():
+    model = _model(keras.optimizers.SGD(0.1))
+    x, y = _data()
+    model.fit(
+        x, y, epochs=4, initial_epoch=3, verbose=0, callbacks=[Unfreeze(["reused_1"], 2, lr_multiplier=0.1)]
+    )
+    np.testing.assert_allclose(float(model.optimizer.learning_rate), 0.1)
+    assert model.get_layer("reused_1").trainable
+
+
+def test_lr_multiplier_needs_a_float_learning_rate():
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)
+    model = _model(keras.optimizers.SGD(schedule))
+    x, y = _data()
+    with pytest.raises(TypeError, match="lr_multiplier=0.1"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[Unfreeze(["reused_1"], 1, lr_multiplier=0.1)])
+
+
+def test_a_model_with_unfrozen_layers_saves_and_loads(tmp_path):
+    model = _model()
+    x, y = _data()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[Unfreeze(["reused_1"], epoch=1)])
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    for a, b in zip(_numpy(loaded.optimizer.variables), _numpy(model.optimizer.variables), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_nested_base_model_by_name_and_a_layer_inside_it():
+    keras.utils.set_random_seed(2)
+    base = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(6, name="base_dense"),
+            keras.layers.BatchNormalization(name="base_bn"),
+        ],
+        name="base",
+    )
+    model = keras.Sequential([keras.Input((4,)), base, keras.layers.Dense(1, name="head")])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    x, y = _data()
+    recorder = _Recorder(["base", "head"])
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[Unfreeze(["base"], epoch=1), recorder])
+    for before, after in zip(
+        recorder.begin[0]["weights"]["base"], recorder.end[0]["weights"]["base"], strict=True
+    ):
+        np.testing.assert_array_equal(before, after)  # kernel, bias, gamma, beta, moving mean and variance
+    for before, after in zip(
+        recorder.begin[1]["weights"]["base"], recorder.end[1]["weights"]["base"], strict=True
+    ):
+        assert not np.array_equal(before, after)
+    callback = Unfreeze(["base_bn"], epoch=1)  # a layer inside the nested model, found by name
+    callback.set_model(model)
+    assert callback._resolved == [[base.get_layer("base_bn")]]
+
+
+def test_evaluate_and_predict_follow_a_change_to_an_equal_sized_frozen_set():
+    # Freezing `a`, then `b` (same shapes) gives the JAX test/predict steps state lists of the same
+    # structure with other members: their compiled functions must be renewed too.
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(4, activation="tanh", name="a"),
+            keras.layers.Dense(4, activation="tanh", name="b"),
+            keras.layers.Dense(1, name="head"),
+        ]
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    x, y = _data()
+    model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y), callbacks=[Unfreeze(["a"], epoch=5)])
+    model.predict(x, verbose=0)
+    model.get_layer("a").trainable = True
+    history = model.fit(
+        x, y, epochs=1, verbose=0, validation_data=(x, y), callbacks=[Unfreeze(["b"], epoch=5)]
+    )
+    direct = keras.ops.convert_to_numpy(model(x, training=False))
+    np.testing.assert_allclose(model.predict(x, verbose=0), direct, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(history.history["val_loss"][0], np.mean((direct - y) ** 2), rtol=1e-5)
