@@ -20,12 +20,14 @@ from keras_tricks import (  # noqa: E402  (the backend check must come before Ke
     plot,
     schedules,
 )
+from keras_tricks.monte_carlo import mc_predict  # noqa: E402
 
 __all__ = [
     "callbacks",
     "datasets",
     "initializers",
     "layers",
+    "mc_predict",
     "optimizers",
     "plot",
     "schedules",
