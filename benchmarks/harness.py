@@ -108,11 +108,48 @@ def compare(configs, x, y, epochs=5, warmup=1):
             if round_index >= warmup:
                 times[config.name]["cpu_s"].append(timer.cpu)
                 times[config.name]["wall_s"].append(timer.wall)
-    baseline = times[configs[0].name]
+    return _ratios(times)
+
+
+@dataclasses.dataclass
+class Timed:
+    """One timed piece of work, for benchmarks that are not a `fit` (prediction, a utility function).
+
+    Args:
+        name: str. Row label.
+        run: callable with no arguments; one call is one measured round. Build and compile outside it.
+    """
+
+    name: str
+    run: object
+
+
+def compare_callables(callables, rounds=5, warmup=1):
+    """Calls each `Timed` `warmup + rounds` times, interleaved; returns timings and ratios.
+
+    The same measure as `compare`, with one call of `run` in place of one epoch: the first callable is
+    the baseline, the ratios are medians over rounds of the per-round ratio to the baseline.
+    """
+    if rounds < 1 or warmup < 0:
+        raise ValueError(f"Expected rounds >= 1 and warmup >= 0. Received: rounds={rounds}, warmup={warmup}")
+    times = {c.name: {"cpu_s": [], "wall_s": []} for c in callables}
+    for round_index in range(warmup + rounds):
+        for c in callables:
+            cpu, wall = time.process_time(), time.perf_counter()
+            c.run()
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            if round_index >= warmup:
+                times[c.name]["cpu_s"].append(cpu)
+                times[c.name]["wall_s"].append(wall)
+    return _ratios(times)
+
+
+def _ratios(times):
+    """Per configuration: its times, the median per-round ratio to the first one's, the median times."""
+    baseline = next(iter(times.values()))
     results = {}
-    for config in configs:
-        own = times[config.name]
-        results[config.name] = {
+    for name, own in times.items():
+        results[name] = {
             **own,
             "cpu_ratio": statistics.median(
                 a / b for a, b in zip(own["cpu_s"], baseline["cpu_s"], strict=True)
@@ -127,13 +164,15 @@ def compare(configs, x, y, epochs=5, warmup=1):
 
 
 def _markdown(name, description, runs):
+    first = next(iter(runs.values()))
+    unit = first.get("unit", "epoch")
     lines = [
         f"# {name}",
         "",
         description,
         "",
         "| backend | configuration | CPU-time ratio | wall-time ratio "
-        "| median CPU s/epoch | median wall s/epoch |",
+        f"| median CPU s/{unit} | median wall s/{unit} |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for backend, run in runs.items():
@@ -142,12 +181,11 @@ def _markdown(name, description, runs):
                 f"| {backend} | {config_name} | {row['cpu_ratio']:.3f} | {row['wall_ratio']:.3f} "
                 f"| {row['median_cpu_s']:.3f} | {row['median_wall_s']:.3f} |"
             )
-    first = next(iter(runs.values()))
     lines += [
         "",
         f"Ratios: median over {first['epochs']} interleaved rounds of {first['samples']} images each, "
-        f"after {first['warmup']} warm-up epoch(s), "
-        "each against the first configuration's epoch of the same round.",
+        f"after {first['warmup']} warm-up {unit}(s), "
+        f"each against the first configuration's {unit} of the same round.",
         f"Machine: {first['machine']}; keras {first['keras']}; command: `{first['command']}`.",
     ]
     return "\n".join(lines) + "\n"
@@ -159,7 +197,9 @@ def main(name, description, make_configs, argv=None):
     Args:
         name: str. Results go to `benchmarks/results/<name>.json` and `.md`.
         description: str. One paragraph for the markdown table.
-        make_configs: callable `(args) -> (configs, x, y)`, called in the child process of each backend.
+        make_configs: callable `(args) -> (configs, x, y)`, called in the child process of each backend;
+            or `(args) -> [Timed, ...]` to time calls rather than `fit` epochs (`--epochs` is then
+            the number of measured rounds).
         argv: list of str. Defaults to `sys.argv[1:]`.
     """
     parser = argparse.ArgumentParser(description=description)
@@ -177,9 +217,15 @@ def main(name, description, make_configs, argv=None):
     if args.child:  # inside one backend's process: measure and print JSON
         import keras
 
-        configs, x, y = make_configs(args)
-        results = compare(configs, x, y, epochs=args.epochs, warmup=args.warmup)
-        print(json.dumps({"keras": keras.__version__, "results": results}))
+        made = make_configs(args)
+        if isinstance(made, list) and all(isinstance(c, Timed) for c in made):
+            results = compare_callables(made, rounds=args.epochs, warmup=args.warmup)
+            unit = "round"
+        else:
+            configs, x, y = made
+            results = compare(configs, x, y, epochs=args.epochs, warmup=args.warmup)
+            unit = "epoch"
+        print(json.dumps({"keras": keras.__version__, "unit": unit, "results": results}))
         return
 
     command = "python " + " ".join(
