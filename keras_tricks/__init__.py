@@ -18,6 +18,7 @@ from keras_tricks import (  # noqa: E402  (the backend check must come before Ke
     layers,
     optimizers,
     plot,
+    recipes,
     schedules,
 )
 from keras_tricks.monte_carlo import mc_predict  # noqa: E402
@@ -30,5 +31,6 @@ __all__ = [
     "mc_predict",
     "optimizers",
     "plot",
+    "recipes",
     "schedules",
 ]
