@@ -60,13 +60,13 @@ def check_self_normalizing(model):
 
     >>> model = keras.Sequential([
     ...     keras.Input(shape=(8,)),
-    ...     keras.layers.Dense(16, activation="relu"),
+    ...     keras.layers.Dense(16, activation="relu", name="hidden"),
     ...     keras.layers.Dense(2, activation="softmax"),
     ... ])
     >>> for problem in check_self_normalizing(model):
     ...     print(problem)
-    layer 'dense' (Dense) uses activation 'relu'; self-normalization needs SELU
-    layer 'dense' (Dense) initializes its kernel with GlorotUniform; self-normalization needs LeCun normal
+    layer 'hidden' (Dense) uses activation 'relu'; self-normalization needs SELU
+    layer 'hidden' (Dense) initializes its kernel with GlorotUniform; self-normalization needs LeCun normal
 
     References:
         - [Klambauer et al., 2017. Self-Normalizing Neural Networks](https://arxiv.org/abs/1706.02515)
