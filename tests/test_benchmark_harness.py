@@ -42,3 +42,13 @@ def test_book_mlp_is_the_books_architecture():
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     assert [layer.units for layer in dense] == [100, 100, 100, 10]
     assert model.count_params() == 784 * 100 + 100 + 2 * (100 * 100 + 100) + 100 * 10 + 10
+
+
+def test_compare_callables_interleaves_and_reports_ratios_to_the_baseline():
+    order = []
+    callables = [harness.Timed("A", lambda: order.append("A")), harness.Timed("B", lambda: order.append("B"))]
+    results = harness.compare_callables(callables, rounds=3, warmup=1)
+    assert order == ["A", "B"] * 4
+    assert len(results["B"]["wall_s"]) == 3 and results["A"]["cpu_ratio"] == 1.0
+    expected = np.median(np.array(results["B"]["wall_s"]) / np.array(results["A"]["wall_s"]))
+    assert np.isclose(results["B"]["wall_ratio"], expected)
