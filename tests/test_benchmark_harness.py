@@ -46,7 +46,11 @@ def test_book_mlp_is_the_books_architecture():
 
 def test_compare_callables_interleaves_and_reports_ratios_to_the_baseline():
     order = []
-    callables = [harness.Timed("A", lambda: order.append("A")), harness.Timed("B", lambda: order.append("B"))]
+
+    def work(name):  # enough work that CPU time is never 0, which would make the ratio undefined
+        return lambda: order.append(name) or sum(range(20000))
+
+    callables = [harness.Timed("A", work("A")), harness.Timed("B", work("B"))]
     results = harness.compare_callables(callables, rounds=3, warmup=1)
     assert order == ["A", "B"] * 4
     assert len(results["B"]["wall_s"]) == 3 and results["A"]["cpu_ratio"] == 1.0
