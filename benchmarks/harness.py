@@ -112,17 +112,56 @@ def compare(configs, x, y, epochs=5, warmup=1):
             if round_index >= warmup:
                 times[config.name]["cpu_s"].append(timer.cpu)
                 times[config.name]["wall_s"].append(timer.wall)
-    names = [config.name for config in configs]
+    return _ratios(times, {config.name: config.baseline for config in configs})
+
+
+@dataclasses.dataclass
+class Timed:
+    """One timed piece of work, for benchmarks that are not a `fit` (prediction, a utility function).
+
+    Args:
+        name: str. Row label.
+        run: callable with no arguments; one call is one measured round. Build and compile outside it.
+        baseline: str. Name of the callable this one's ratios are taken against. Defaults to `None`
+            (the first).
+    """
+
+    name: str
+    run: object
+    baseline: str = None
+
+
+def compare_callables(callables, rounds=5, warmup=1):
+    """Calls each `Timed` `warmup + rounds` times, interleaved; returns timings and ratios.
+
+    The same measure as `compare`, with one call of `run` in place of one epoch: the ratios are
+    medians over rounds of the per-round ratio to the baseline.
+    """
+    if rounds < 1 or warmup < 0:
+        raise ValueError(f"Expected rounds >= 1 and warmup >= 0. Received: rounds={rounds}, warmup={warmup}")
+    times = {c.name: {"cpu_s": [], "wall_s": []} for c in callables}
+    for round_index in range(warmup + rounds):
+        for c in callables:
+            cpu, wall = time.process_time(), time.perf_counter()
+            c.run()
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            if round_index >= warmup:
+                times[c.name]["cpu_s"].append(cpu)
+                times[c.name]["wall_s"].append(wall)
+    return _ratios(times, {c.name: c.baseline for c in callables})
+
+
+def _ratios(times, baselines):
+    """Per configuration: its times, its baseline's name, the median per-round ratio to the baseline's
+    time and the median times. `baselines` maps a name to its baseline's (`None`: the first)."""
+    names = list(times)
     results = {}
-    for config in configs:
-        if config.baseline is not None and config.baseline not in names:
-            raise ValueError(
-                f"Expected baseline to name a configuration of {names}. Received: {config.baseline!r}"
-            )
-        baseline_name = config.baseline if config.baseline is not None else configs[0].name
+    for name, own in times.items():
+        baseline_name = baselines.get(name) or names[0]
+        if baseline_name not in times:
+            raise ValueError(f"Expected baseline to name a configuration of {names}. Received: {baseline_name!r}")
         baseline = times[baseline_name]
-        own = times[config.name]
-        results[config.name] = {
+        results[name] = {
             **own,
             "baseline": baseline_name,
             "cpu_ratio": statistics.median(
@@ -138,13 +177,15 @@ def compare(configs, x, y, epochs=5, warmup=1):
 
 
 def _markdown(name, description, runs):
+    first = next(iter(runs.values()))
+    unit = first.get("unit", "epoch")
     lines = [
         f"# {name}",
         "",
         description,
         "",
         "| backend | configuration | against | CPU-time ratio | wall-time ratio "
-        "| median CPU s/epoch | median wall s/epoch |",
+        f"| median CPU s/{unit} | median wall s/{unit} |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for backend, run in runs.items():
@@ -155,12 +196,11 @@ def _markdown(name, description, runs):
                 f"| {backend} | {config_name} | {against} | {row['cpu_ratio']:.3f} | {row['wall_ratio']:.3f} "
                 f"| {row['median_cpu_s']:.3f} | {row['median_wall_s']:.3f} |"
             )
-    first = next(iter(runs.values()))
     lines += [
         "",
         f"Ratios: median over {first['epochs']} interleaved rounds of {first['samples']} images each, "
-        f"after {first['warmup']} warm-up epoch(s), "
-        "each against the epoch of the same round of the configuration in the `against` column.",
+        f"after {first['warmup']} warm-up {unit}(s), "
+        f"each against the {unit} of the same round of the configuration in the `against` column.",
         f"Machine: {first['machine']}; keras {first['keras']}; command: `{first['command']}`.",
     ]
     return "\n".join(lines) + "\n"
@@ -172,7 +212,9 @@ def main(name, description, make_configs, argv=None):
     Args:
         name: str. Results go to `benchmarks/results/<name>.json` and `.md`.
         description: str. One paragraph for the markdown table.
-        make_configs: callable `(args) -> (configs, x, y)`, called in the child process of each backend.
+        make_configs: callable `(args) -> (configs, x, y)`, called in the child process of each backend;
+            or `(args) -> [Timed, ...]` to time calls rather than `fit` epochs (`--epochs` is then
+            the number of measured rounds).
         argv: list of str. Defaults to `sys.argv[1:]`.
     """
     parser = argparse.ArgumentParser(description=description)
@@ -190,9 +232,15 @@ def main(name, description, make_configs, argv=None):
     if args.child:  # inside one backend's process: measure and print JSON
         import keras
 
-        configs, x, y = make_configs(args)
-        results = compare(configs, x, y, epochs=args.epochs, warmup=args.warmup)
-        print(json.dumps({"keras": keras.__version__, "results": results}))
+        made = make_configs(args)
+        if isinstance(made, list) and all(isinstance(c, Timed) for c in made):
+            results = compare_callables(made, rounds=args.epochs, warmup=args.warmup)
+            unit = "round"
+        else:
+            configs, x, y = made
+            results = compare(configs, x, y, epochs=args.epochs, warmup=args.warmup)
+            unit = "epoch"
+        print(json.dumps({"keras": keras.__version__, "unit": unit, "results": results}))
         return
 
     command = "python " + " ".join(

@@ -21,10 +21,12 @@ from keras_tricks import (  # noqa: E402  (the backend check must come before Ke
     layers,
     optimizers,
     plot,
+    recipes,
     schedules,
 )
 from keras_tricks._ensemble import ensemble_predict  # noqa: E402
 from keras_tricks.lr_finder import find_learning_rate  # noqa: E402
+from keras_tricks.monte_carlo import mc_predict  # noqa: E402
 
 __all__ = [
     "callbacks",
@@ -34,7 +36,9 @@ __all__ = [
     "find_learning_rate",
     "initializers",
     "layers",
+    "mc_predict",
     "optimizers",
     "plot",
+    "recipes",
     "schedules",
 ]

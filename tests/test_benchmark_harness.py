@@ -42,3 +42,17 @@ def test_book_mlp_is_the_books_architecture():
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     assert [layer.units for layer in dense] == [100, 100, 100, 10]
     assert model.count_params() == 784 * 100 + 100 + 2 * (100 * 100 + 100) + 100 * 10 + 10
+
+
+def test_compare_callables_interleaves_and_reports_ratios_to_the_baseline():
+    order = []
+
+    def work(name):  # enough work that CPU time is never 0, which would make the ratio undefined
+        return lambda: order.append(name) or sum(range(20000))
+
+    callables = [harness.Timed("A", work("A")), harness.Timed("B", work("B"))]
+    results = harness.compare_callables(callables, rounds=3, warmup=1)
+    assert order == ["A", "B"] * 4
+    assert len(results["B"]["wall_s"]) == 3 and results["A"]["cpu_ratio"] == 1.0
+    expected = np.median(np.array(results["B"]["wall_s"]) / np.array(results["A"]["wall_s"]))
+    assert np.isclose(results["B"]["wall_ratio"], expected)

@@ -13,6 +13,7 @@ PUBLIC_MODULES = [
     "keras_tricks.layers",
     "keras_tricks.optimizers",
     "keras_tricks.plot",
+    "keras_tricks.recipes",
     "keras_tricks.schedules",
 ]
 

@@ -3,4 +3,7 @@
 The public names are imported here explicitly and listed in `__all__`; a test keeps the two equal.
 """
 
-__all__ = []
+from keras_tricks.layers.mc_alpha_dropout import MCAlphaDropout
+from keras_tricks.layers.mc_dropout import MCDropout
+
+__all__ = ["MCAlphaDropout", "MCDropout"]

@@ -1,0 +1,77 @@
+"""`keras_tricks.mc_predict` against plain `model.predict`, on the book's MC-dropout model.
+
+The book's Monte Carlo dropout runs `model(X_test, training=True)` 100 times over the 10,000 test images
+and averages. `mc_predict` does the same 100 stochastic passes with only the dropout layers on,
+streaming the statistics. This times one `mc_predict(model, x_test, samples=100)` against 100 plain
+`model.predict(x_test)` passes (the deterministic work it generalizes, same batch size), and shows the
+book's own loop (100 × `model(x_test, training=True)`, one call on the whole set) beside them.
+
+Command (about 5 minutes on 2 cores):
+
+    python benchmarks/mc_predict.py --backends tensorflow jax --samples 10000 --epochs 5
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import harness  # noqa: E402
+
+PASSES = 100
+BATCH_SIZE = 32  # model.predict's default
+
+
+def book_dropout_mlp(seed=42):
+    """The book's MC-dropout model: Dropout(0.2) before each of Dense(100) × 2 and the softmax layer."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input(shape=(28, 28)),
+            keras.layers.Flatten(),
+            keras.layers.Dropout(rate=0.2),
+            keras.layers.Dense(100, activation="relu", kernel_initializer="he_normal"),
+            keras.layers.Dropout(rate=0.2),
+            keras.layers.Dense(100, activation="relu", kernel_initializer="he_normal"),
+            keras.layers.Dropout(rate=0.2),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+def make_configs(args):
+    import numpy as np
+
+    import keras_tricks
+    from keras_tricks.datasets import load_fashion_mnist
+
+    _, _, (x_test, _) = load_fashion_mnist()
+    x_test = x_test[: args.samples]
+    model = book_dropout_mlp()
+
+    def plain_predict():
+        for _ in range(PASSES):
+            model.predict(x_test, batch_size=BATCH_SIZE, verbose=0)
+
+    def mc():
+        keras_tricks.mc_predict(model, x_test, samples=PASSES, batch_size=BATCH_SIZE, seed=0)
+
+    def book_loop():
+        np.stack([model(x_test, training=True) for _ in range(PASSES)]).mean(axis=0)
+
+    return [
+        harness.Timed(f"{PASSES} × model.predict (batch {BATCH_SIZE})", plain_predict),
+        harness.Timed(f"mc_predict, samples={PASSES} (batch {BATCH_SIZE})", mc),
+        harness.Timed(f"book: {PASSES} × model(x, training=True), stacked", book_loop),
+    ]
+
+
+if __name__ == "__main__":
+    harness.main(
+        "mc_predict",
+        "`keras_tricks.mc_predict` (100 samples) vs 100 plain `model.predict` passes over the Fashion-MNIST "
+        "test images, on the book's MC-dropout MLP (3 × Dropout(0.2), 2 × Dense(100), softmax).",
+        make_configs,
+    )

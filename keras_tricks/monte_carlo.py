@@ -1,0 +1,218 @@
+"""`mc_predict`: Monte Carlo dropout predictions from a model built with plain `Dropout`."""
+
+import collections
+
+import keras
+import numpy as np
+
+from keras_tricks.layers.mc_alpha_dropout import MCAlphaDropout
+from keras_tricks.layers.mc_dropout import MCDropout
+
+# Rows (copies of input rows) pushed through the model per compiled call: large enough that the call
+# overhead vanishes, small enough that memory stays O(batch), whatever `samples` and `len(x)` are.
+_ROWS_PER_CALL = 4096
+
+MCPrediction = collections.namedtuple("MCPrediction", ["mean", "std", "entropy"])
+MCPrediction.__doc__ = """What `mc_predict` returns.
+
+Attributes:
+    mean: np.ndarray. Mean of the model's outputs over the samples, shape `(len(x), *output_shape)`.
+    std: np.ndarray. Their standard deviation over the samples (population, `ddof=0`), same shape.
+    entropy: np.ndarray. Predictive entropy of `mean` in nats, $-\\sum_c \\bar p_c \\log \\bar p_c$ over
+        the last axis, shape `(len(x), *output_shape[:-1])`.
+"""
+
+_MC_VERSION = {
+    keras.layers.Dropout: MCDropout,
+    MCDropout: MCDropout,
+    keras.layers.AlphaDropout: MCAlphaDropout,
+    MCAlphaDropout: MCAlphaDropout,
+}
+
+
+def _check_model(model):
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"Expected model to be a keras.Model. Received: model={model!r}")
+    # Functional and Sequential models expose their graph; a subclassed model cannot be cloned.
+    if not isinstance(model, keras.Sequential) and not hasattr(model, "operations"):
+        raise TypeError(
+            "Expected model to be a Sequential or functional keras.Model (a subclassed model cannot be "
+            f"cloned with its dropout layers switched). Received: model={model!r}"
+        )
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        inputs = None
+    if not inputs:
+        raise ValueError(
+            f"Expected model to be built with a known input shape (start it with keras.Input). "
+            f"Received: model={model.name!r}"
+        )
+    if len(inputs) != 1 or len(model.outputs) != 1:
+        raise ValueError(
+            "Expected model to have one input and one output. "
+            f"Received: model={model.name!r} with {len(inputs)} inputs and {len(model.outputs)} outputs"
+        )
+
+
+def _mc_model(model, seed):
+    """`model` with every Dropout/AlphaDropout replaced by its MC version; all other layers are reused.
+
+    The other layer objects are the original ones, so the weights are shared, not copied, and
+    BatchNormalization runs on its moving statistics as in any inference call.
+    """
+    count = [0]
+
+    def switch(layer):
+        if isinstance(layer, keras.Model):
+            return _mc_model(layer, seed if seed is None else seed + 1000 * (count[0] + 1))
+        mc_class = _MC_VERSION.get(type(layer))
+        if mc_class is None:
+            return layer
+        config = layer.get_config()
+        if seed is not None:
+            config["seed"] = seed + count[0]
+        count[0] += 1
+        return mc_class.from_config(config)
+
+    return keras.models.clone_model(model, clone_function=switch)
+
+
+def _sampler(model, seed):
+    """`draw(x_batch, k)` -> `k` stochastic forward passes of `x_batch`, shape `(k, len(x_batch), ...)`.
+
+    Each `k` gets one compiled model that tiles the batch `k` times inside the graph, runs the MC model
+    on the tiled batch (independent masks per copy) and splits the copies back on a leading axis.
+    """
+    mc_model = _mc_model(model, seed)
+    compiled = {}
+
+    def draw(x_batch, k):
+        if k not in compiled:
+            inputs = keras.Input(shape=model.inputs[0].shape[1:], dtype=model.inputs[0].dtype)
+            tiled = keras.ops.tile(inputs, [k] + [1] * (len(inputs.shape) - 1))
+            outputs = mc_model(tiled)
+            outputs = keras.ops.reshape(outputs, (k, -1, *outputs.shape[1:]))
+            compiled[k] = keras.Model(inputs, outputs)
+        return compiled[k].predict_on_batch(x_batch)
+
+    return draw
+
+
+def _check_x(model, x):
+    expected = tuple(model.inputs[0].shape[1:])
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        raise ValueError(f"Expected x to be an array. Received: x of type {type(x).__name__}")
+    received = tuple(shape[1:])
+    compatible = len(received) == len(expected) and all(
+        e is None or e == r for e, r in zip(expected, received, strict=True)
+    )
+    if len(shape) == 0 or shape[0] == 0 or not compatible:
+        raise ValueError(
+            f"Expected x of shape (n, {', '.join(str(d) for d in expected)}) matching the model's input, "
+            f"with n >= 1. Received: x.shape={tuple(shape)}"
+        )
+
+
+def _check_positive_int(name, value, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"Expected {name} to be an int. Received: {name}={value!r}")
+    if value < 1:
+        raise ValueError(f"Expected {name} >= 1. Received: {name}={value}")
+
+
+def _entropy(p):
+    # 0 * log 0 = 0: probabilities that are exactly 0 contribute nothing.
+    return -np.sum(p * np.log(np.where(p > 0, p, 1.0)), axis=-1)
+
+
+def mc_predict(model, x, samples=100, batch_size=None, seed=None):
+    """Monte Carlo dropout: averages `samples` predictions with dropout on, BatchNormalization off.
+
+    `model(x, training=True)` would turn dropout on but also switch BatchNormalization to the batch's
+    statistics (and any other training-only behaviour). `mc_predict` instead runs a clone of `model`
+    whose `Dropout` and `AlphaDropout` layers are replaced by `MCDropout` / `MCAlphaDropout` with the
+    same configuration, while every other layer is the original object: the weights are shared, nothing
+    is rebuilt or copied, and BatchNormalization uses its moving statistics. Works on Sequential and
+    functional models (nested ones too) built with plain dropout layers; the model is not modified.
+
+    For each batch of `x`, the `samples` passes are run in a few compiled calls (the batch is tiled in
+    the graph, at most about 4096 rows per call), and their mean and spread are accumulated with the
+    parallel form of Welford's algorithm (Chan et al.): memory is O(batch), not O(samples × len(x)).
+    With $p_s$ the output of pass $s$:
+
+    $$\\bar p = \\frac{1}{S} \\sum_s p_s, \\quad
+      \\sigma = \\sqrt{\\frac{1}{S} \\sum_s (p_s - \\bar p)^2}, \\quad
+      H = -\\sum_c \\bar p_c \\log \\bar p_c .$$
+
+    The entropy assumes the output's last axis holds probabilities (a softmax or sigmoid output).
+
+    Args:
+        model: keras.Model. A built Sequential or functional model with one input and one output.
+        x: np.ndarray. Inputs, shape `(n, *model_input_shape)`.
+        samples: int. Stochastic forward passes per input. Defaults to `100` (the book's).
+        batch_size: int. Inputs per batch. Defaults to `None` (32, as `model.predict`).
+        seed: int. Seeds the dropout masks: the same seed gives the same result. Defaults to `None`
+            (the layers' own seeds, random unless set).
+
+    Returns:
+        An `MCPrediction` named tuple `(mean, std, entropy)` of NumPy arrays.
+
+    Example:
+
+    >>> import numpy as np
+    >>> model = keras.Sequential([
+    ...     keras.Input(shape=(4,)),
+    ...     keras.layers.Dense(8, activation="relu"),
+    ...     keras.layers.Dropout(0.3),
+    ...     keras.layers.Dense(3, activation="softmax"),
+    ... ])
+    >>> x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
+    >>> result = mc_predict(model, x, samples=20, seed=42)
+    >>> result.mean.shape, result.std.shape, result.entropy.shape
+    ((5, 3), (5, 3), (5,))
+    >>> bool(np.allclose(result.mean.sum(axis=1), 1.0, atol=1e-5)), bool((result.std > 0).all())
+    (True, True)
+
+    References:
+        - [Gal & Ghahramani, 2016. Dropout as a Bayesian Approximation: Representing Model Uncertainty in
+          Deep Learning](https://arxiv.org/abs/1506.02142)
+        - [Chan, Golub & LeVeque, 1979. Updating formulae and a pairwise algorithm for computing sample
+          variances](https://doi.org/10.1007/978-3-642-51461-6_3)
+    """
+    _check_model(model)
+    _check_positive_int("samples", samples)
+    _check_positive_int("batch_size", batch_size, allow_none=True)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise TypeError(f"Expected seed to be an int or None. Received: seed={seed!r}")
+    _check_x(model, x)
+    batch_size = batch_size or 32
+    draw = _sampler(model, seed)
+    per_call = max(1, min(samples, _ROWS_PER_CALL // batch_size))
+
+    means, m2s = [], []
+    for start in range(0, len(x), batch_size):
+        x_batch = np.asarray(x[start : start + batch_size])
+        count, mean, m2 = 0, None, None
+        while count < samples:
+            k = min(per_call, samples - count)
+            outputs = draw(x_batch, k).astype("float64")
+            chunk_mean = outputs.mean(axis=0)
+            chunk_m2 = ((outputs - chunk_mean) ** 2).sum(axis=0)
+            if mean is None:
+                mean, m2 = chunk_mean, chunk_m2
+            else:  # Chan et al.'s pairwise update of the running mean and sum of squared deviations
+                delta = chunk_mean - mean
+                total = count + k
+                mean = mean + delta * (k / total)
+                m2 = m2 + chunk_m2 + delta**2 * (count * k / total)
+            count += k
+        means.append(mean)
+        m2s.append(m2)
+    mean = np.concatenate(means)
+    std = np.sqrt(np.concatenate(m2s) / samples)
+    dtype = keras.backend.standardize_dtype(model.outputs[0].dtype)
+    return MCPrediction(mean.astype(dtype), std.astype(dtype), _entropy(mean).astype(dtype))
