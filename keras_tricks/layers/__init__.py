@@ -3,4 +3,7 @@
 The public names are imported here explicitly and listed in `__all__`; a test keeps the two equal.
 """
 
-__all__ = []
+from keras_tricks.layers.rrelu import RReLU
+from keras_tricks.layers.swish import Swish
+
+__all__ = ["RReLU", "Swish"]
