@@ -5,5 +5,7 @@ The public names are imported here explicitly and listed in `__all__`; a test ke
 
 from keras_tricks.layers.mc_alpha_dropout import MCAlphaDropout
 from keras_tricks.layers.mc_dropout import MCDropout
+from keras_tricks.layers.rrelu import RReLU
+from keras_tricks.layers.swish import Swish
 
-__all__ = ["MCAlphaDropout", "MCDropout"]
+__all__ = ["MCAlphaDropout", "MCDropout", "RReLU", "Swish"]
