@@ -160,3 +160,27 @@ def assert_public_api(module):
         f"{module.__name__} exposes {unlisted} without listing them in __all__; "
         "add them to __all__ or make them private"
     )
+
+
+class ScriptedLogs(keras.callbacks.Callback):
+    """Overwrites `logs` with scripted values at each epoch end (list it before the callback under test)."""
+
+    def __init__(self, **sequences):
+        super().__init__()
+        self.sequences = sequences
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, values in self.sequences.items():
+            logs[key] = values[epoch]
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Raises `RuntimeError("interrupted")` when `at_epoch` begins: a crash for resume tests."""
+
+    def __init__(self, at_epoch):
+        super().__init__()
+        self.at_epoch = at_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at_epoch:
+            raise RuntimeError("interrupted")

@@ -7,24 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keras_tricks.callbacks import EarlyStopping
+from tests.helpers import Interrupt, ScriptedLogs
 
 
 def _tiny_model(optimizer="sgd"):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), keras.layers.Dense(1)])
     model.compile(optimizer=optimizer, loss="mse")
     return model
-
-
-class ScriptedLogs(keras.callbacks.Callback):
-    """Overwrites `logs` with scripted values at each epoch end (listed before the callback under test)."""
-
-    def __init__(self, **sequences):
-        super().__init__()
-        self.sequences = sequences
-
-    def on_epoch_end(self, epoch, logs=None):
-        for key, values in self.sequences.items():
-            logs[key] = values[epoch]
 
 
 def _drive(callback, model, val_losses, train_losses=None):
@@ -194,16 +183,6 @@ def test_restore_optimizer_brings_back_the_best_epoch_in_a_real_fit():
         np.testing.assert_array_equal(actual, expected)
     assert int(model.optimizer.iterations) == 2 * 4  # two epochs of four batches: the Adam step count too
     assert not np.array_equal(record.optimizer_variables[1][-1], record.optimizer_variables[3][-1])
-
-
-class Interrupt(keras.callbacks.Callback):
-    def __init__(self, at_epoch):
-        super().__init__()
-        self.at_epoch = at_epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.at_epoch:
-            raise RuntimeError("interrupted")
 
 
 @pytest.mark.parametrize(

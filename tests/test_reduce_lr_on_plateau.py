@@ -1,5 +1,7 @@
 """ReduceLROnPlateau: Keras's behaviour for a float LR, and a real reduction on top of a schedule."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -117,3 +119,47 @@ def test_rejects_bad_input(kwargs, error, match):
 def test_scaled_schedule_rejects_bad_input(args, error, match):
     with pytest.raises(error, match=match):
         ScaledSchedule(*args)
+
+
+@pytest.mark.parametrize("learning_rate", [0.05, PowerDecay(0.05, decay_steps=10)])
+def test_resumed_by_backup_and_restore_it_continues_as_an_uninterrupted_run(learning_rate, tmp_path):
+    # Flat, better at epoch 3, flat again (patience 1, cooldown 1): six reductions, four of them after the
+    # interruption at epoch 4; a resume that lost the best value and counters would make five, and one
+    # that lost the schedule's factor would drop the first two.
+    val = [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.5]
+    x, y = _data()
+
+    def run(model, callbacks):
+        script = helpers.ScriptedLogs(val_loss=val)
+        model.fit(
+            x, y, epochs=len(val), batch_size=8, verbose=0, shuffle=False, callbacks=[script, *callbacks]
+        )
+
+    def arguments(**kwargs):
+        return {"factor": 0.5, "patience": 1, "cooldown": 1, **kwargs}
+
+    straight = _model(learning_rate)
+    reference = ReduceLROnPlateau(**arguments())
+    run(straight, [reference])
+
+    resumed = _model(learning_rate)
+    state_dir = str(tmp_path / "plateau")
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        run(resumed, [backup, ReduceLROnPlateau(**arguments(backup_dir=state_dir)), helpers.Interrupt(4)])
+    resumed.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate), loss="mse")  # a new process
+    fresh = ReduceLROnPlateau(**arguments(backup_dir=state_dir))
+    run(resumed, [backup, fresh])
+
+    assert _lr(resumed) == pytest.approx(_lr(straight), rel=1e-6)
+    untouched = learning_rate(resumed.optimizer.iterations) if callable(learning_rate) else learning_rate
+    assert _lr(resumed) == pytest.approx(0.5**6 * float(untouched), rel=1e-5)
+    assert (fresh.best, fresh.wait, fresh.cooldown_counter) == (
+        reference.best,
+        reference.wait,
+        reference.cooldown_counter,
+    )
+    for a, b in zip(resumed.get_weights(), straight.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert not os.path.exists(state_dir)  # training finished: nothing left to resume
+

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from keras_tricks.callbacks import SWA
+from tests.helpers import Interrupt
 
 
 def _data(n=64):
@@ -118,12 +119,6 @@ def test_no_epoch_reaches_start_epoch_leaves_the_weights():
     _assert_weights_close(model.trainable_variables, record.weights[-1])
 
 
-class Interrupt(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == 3:
-            raise RuntimeError("interrupted")
-
-
 def test_average_survives_an_interruption_resumed_by_backup_and_restore(tmp_path):
     x, y = _data()
 
@@ -139,7 +134,7 @@ def test_average_survives_an_interruption_resumed_by_backup_and_restore(tmp_path
     state = os.fspath(tmp_path / "swa")
     backup = keras.callbacks.BackupAndRestore(os.fspath(tmp_path / "backup"))
     with pytest.raises(RuntimeError, match="interrupted"):
-        fit(resumed, [backup, SWA(1, bn_data=x, backup_dir=state), Interrupt()])
+        fit(resumed, [backup, SWA(1, bn_data=x, backup_dir=state), Interrupt(3)])
     swa = SWA(1, bn_data=x, backup_dir=state)
     fit(resumed, [backup, swa])
     assert swa.averaged_epochs == 5

@@ -2,6 +2,7 @@ import keras
 import numpy as np
 
 from keras_tricks import _checks
+from keras_tricks.callbacks._callback_state import CallbackState
 from keras_tricks.schedules.scaled_schedule import ScaledSchedule
 
 
@@ -18,8 +19,10 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
     The factor is a variable read in the compiled step. On jax a variable that is not model or optimizer
     state is a constant of the traced step, so after each reduction the callback rebuilds the train
     function (one retrace per reduction, which is rare). The factor is saved with the model (`.keras`),
-    being in the schedule's config; `BackupAndRestore` restores weights and optimizer variables only, so
-    after a resume from a backup the factor starts again from 1.
+    being in the schedule's config. `BackupAndRestore` restores weights and optimizer variables only: given
+    `backup_dir` (a directory of its own, not `BackupAndRestore`'s), the callback also keeps its own state
+    there at each epoch end — the factor, the best value, the wait and cooldown counters — so that a `fit`
+    resumed from a backup continues the performance schedule where it stopped.
 
     Args:
         monitor: str. Quantity to monitor. Defaults to `"val_loss"`.
@@ -30,6 +33,8 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         min_delta: float. Smallest change counted as an improvement. Defaults to `1e-4`.
         cooldown: int. Epochs to wait after a reduction before counting again. Defaults to `0`.
         min_lr: float. Lower bound of the learning rate at a reduction. Defaults to `0.0`.
+        backup_dir: str or `None`. Where the callback's state is kept for a `fit` resumed by
+            `keras.callbacks.BackupAndRestore`; removed when training ends. Defaults to `None` (not kept).
 
     Example:
 
@@ -58,6 +63,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         min_delta=1e-4,
         cooldown=0,
         min_lr=0.0,
+        backup_dir=None,
     ):
         super().__init__()
         factor = _checks.positive_number("factor", factor)
@@ -78,6 +84,8 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         self.min_delta = abs(min_delta)
         self.cooldown = cooldown
         self.min_lr = min_lr
+        self.backup_dir = backup_dir
+        self._state = CallbackState(backup_dir, type(self).__name__) if backup_dir is not None else None
         self.async_safe = True
 
     def _improved(self, current):
@@ -103,6 +111,24 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
             self.model.optimizer.learning_rate = schedule
             self._scaled = schedule
             self._retrace()
+        if self._state is not None:
+            self._state.begin()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        saved = self._state.resume(epoch) if self._state is not None else None
+        if saved is None:
+            return
+        scalars, _ = saved
+        self.best, self.wait, self.cooldown_counter = scalars["best"], scalars["wait"], scalars["cooldown"]
+        # A float learning rate is an optimizer variable, restored by BackupAndRestore; a schedule's
+        # factor is not.
+        if self._scaled is not None and scalars["factor"] is not None:
+            self._scaled.factor.assign(scalars["factor"])
+            self._retrace()
+
+    def on_train_end(self, logs=None):
+        if self._state is not None:
+            self._state.clear()
 
     def _retrace(self):
         # The train function may already be traced around the old learning rate (a second `fit`), and on
@@ -111,6 +137,15 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
             self.model.make_train_function(force=True)
 
     def on_epoch_end(self, epoch, logs=None):
+        self._update(epoch, logs)
+        if self._state is not None:
+            factor = None
+            if self._scaled is not None:
+                factor = float(keras.ops.convert_to_numpy(self._scaled.factor))
+            scalars = {"best": float(self.best), "wait": self.wait, "cooldown": self.cooldown_counter}
+            self._state.save(epoch, {**scalars, "factor": factor})
+
+    def _update(self, epoch, logs):
         current = (logs or {}).get(self.monitor)
         if current is None:
             return
