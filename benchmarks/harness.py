@@ -159,7 +159,9 @@ def _ratios(times, baselines):
     for name, own in times.items():
         baseline_name = baselines.get(name) or names[0]
         if baseline_name not in times:
-            raise ValueError(f"Expected baseline to name a configuration of {names}. Received: {baseline_name!r}")
+            raise ValueError(
+                f"Expected baseline to name a configuration of {names}. Received: {baseline_name!r}"
+            )
         baseline = times[baseline_name]
         results[name] = {
             **own,

@@ -20,7 +20,9 @@ def test_bad_seed_count_gets_a_usage_message(capsys):
 
 def test_prints_one_row_per_activation_and_initializer(capsys):
     initialization_depth.main(["--seeds", "1"])
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line]
+    rows = [
+        line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line
+    ]
     assert [row.split(" | ")[:2] for row in rows[1:]] == [
         ["| tanh", "GlorotNormal (Table 11-1)"],
         ["| tanh", "N(0, 1)"],

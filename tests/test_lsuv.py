@@ -28,7 +28,10 @@ def _pre_activation_variances(model, x):
 def _deep_tanh(depth=8, width=32, inputs=20):
     return keras.Sequential(
         [keras.Input((inputs,))]
-        + [keras.layers.Dense(width, activation="tanh", kernel_initializer="random_normal") for _ in range(depth)]
+        + [
+            keras.layers.Dense(width, activation="tanh", kernel_initializer="random_normal")
+            for _ in range(depth)
+        ]
         + [keras.layers.Dense(3)]
     )
 

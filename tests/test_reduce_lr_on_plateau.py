@@ -162,4 +162,3 @@ def test_resumed_by_backup_and_restore_it_continues_as_an_uninterrupted_run(lear
     for a, b in zip(resumed.get_weights(), straight.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert not os.path.exists(state_dir)  # training finished: nothing left to resume
-
