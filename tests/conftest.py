@@ -14,7 +14,11 @@ def pytest_report_header(config):
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
-    """Each test starts from a clean Keras session and the same seeds."""
-    keras.backend.clear_session()
+    """Each test starts from a clean Keras session and the same seeds.
+
+    `free_memory=False` skips the full `gc.collect()` Keras would run: 0.1 s (jax) to 0.2 s (tensorflow,
+    torch) per test, over a minute per backend; Python's own collector still runs.
+    """
+    keras.backend.clear_session(free_memory=False)
     keras.utils.set_random_seed(1234)
     yield

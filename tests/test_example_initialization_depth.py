@@ -33,4 +33,6 @@ def test_prints_one_row_per_activation_and_initializer(capsys):
     ]
     relu_he = float(rows[3].split(" | ")[2])
     relu_normal = float(rows[4].split(" | ")[2])
-    assert 0.5 < relu_he < 2 and relu_normal > 1e40
+    # One stack's scale wanders with depth (tests/test_initializers.py checks the factor 2 over several
+    # stacks); here: He stays of order 1 where N(0, 1) reaches 1e40 and more.
+    assert 0.1 < relu_he < 10 and relu_normal > 1e40
