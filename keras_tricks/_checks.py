@@ -31,3 +31,12 @@ def fraction(name, value):
     if not 0 < value < 1:
         raise ValueError(f"Expected {name} in (0, 1). Received: {name}={value}")
     return float(value)
+
+
+def momentum(name, value):
+    """A momentum coefficient: a real number in [0, 1), as a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"Expected {name} to be a number in [0, 1). Received: {name}={value!r}")
+    if not 0 <= value < 1:
+        raise ValueError(f"Expected {name} in [0, 1). Received: {name}={value}")
+    return float(value)

@@ -3,6 +3,7 @@
 The public names are imported here explicitly and listed in `__all__`; a test keeps the two equal.
 """
 
+from keras_tricks.optimizers.cyclic_momentum import CyclicMomentum
 from keras_tricks.optimizers.gradient_clipping import GradientClipping
 
-__all__ = ["GradientClipping"]
+__all__ = ["CyclicMomentum", "GradientClipping"]

@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_tricks._registration import register
 from keras_tricks.optimizers import _distribute, clipping
+from keras_tricks.optimizers._wrapper import OptimizerWrapper, check_is_optimizer
 
 MODES = ("value", "norm", "global_norm", "adaptive", "percentile", None)
 
@@ -17,7 +18,7 @@ _KERAS_CLIPPING_ARGS = ("clipnorm", "clipvalue", "global_clipnorm")
 
 
 @register
-class GradientClipping(keras.optimizers.Optimizer):
+class GradientClipping(OptimizerWrapper):
     """An optimizer wrapper that clips gradients and records what clipping did.
 
     It clips the gradients of each step, then hands them to `inner_optimizer` (any Keras optimizer,
@@ -97,11 +98,7 @@ class GradientClipping(keras.optimizers.Optimizer):
         name=None,
         **kwargs,
     ):
-        if not isinstance(inner_optimizer, keras.optimizers.Optimizer):
-            raise TypeError(
-                "Expected inner_optimizer to be a keras.optimizers.Optimizer instance. "
-                f"Received: inner_optimizer={inner_optimizer!r}"
-            )
+        check_is_optimizer(inner_optimizer)
         if isinstance(inner_optimizer, keras.optimizers.LossScaleOptimizer):
             raise ValueError(
                 "Wrap the other way round: LossScaleOptimizer(GradientClipping(optimizer)), so the "
@@ -149,8 +146,7 @@ class GradientClipping(keras.optimizers.Optimizer):
         if kwargs:
             raise ValueError(f"GradientClipping does not support the arguments {kwargs}")
 
-        super().__init__(learning_rate=0.0, name=name)
-        self.inner_optimizer = inner_optimizer
+        super().__init__(inner_optimizer, name=name)
         self.mode = mode
         self.threshold = float(threshold)
         self.clipping = float(clipping)
@@ -181,27 +177,7 @@ class GradientClipping(keras.optimizers.Optimizer):
                 (self.window,), dtype="float32", aggregation="only_first_replica", name="norm_history"
             )
             self.history_count = scalar("history_count", dtype="int32")
-        self.inner_optimizer.build(var_list)
         super().build(var_list)
-
-    @property
-    def variables(self):
-        return self._variables + self.inner_optimizer.variables
-
-    @property
-    def learning_rate(self):
-        return self.inner_optimizer.learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, learning_rate):
-        self.inner_optimizer.learning_rate = learning_rate
-
-    @property
-    def iterations(self):
-        return self.inner_optimizer.iterations
-
-    def finalize_variable_values(self, var_list):
-        self.inner_optimizer.finalize_variable_values(var_list)
 
     # The clipping and the bookkeeping, written as assignments to the wrapper's own variables: `apply`
     # runs it on the variables, `stateless_apply` inside a StatelessScope (the JAX path).
@@ -259,10 +235,7 @@ class GradientClipping(keras.optimizers.Optimizer):
         return clipping.percentile_of_history(history, ops.maximum(count, 1), self.percentile)
 
     def apply(self, grads, trainable_variables=None):
-        if not self.built:
-            with keras.name_scope(self.name, caller=self):
-                self.build(trainable_variables)
-            self.built = True
+        self._build_once(trainable_variables)
         variables = self._trainable_variables if trainable_variables is None else list(trainable_variables)
         if keras.backend.backend() == "jax":
             # JAX's `cond` cannot hold the inner optimizer's assignments: go through the stateless path.
@@ -285,23 +258,8 @@ class GradientClipping(keras.optimizers.Optimizer):
         if self.update_ratios:
             self._record_update_ratios(old, [v.value for v in variables], finite)
 
-    def _apply_through_stateless(self, grads, variables):
-        by_variable = dict(zip(map(id, variables), grads, strict=True))
-        all_grads = [by_variable.get(id(v)) for v in self._trainable_variables]
-        new_trainable, new_optimizer = self.stateless_apply(
-            [v.value for v in self.variables], all_grads, [v.value for v in self._trainable_variables]
-        )
-        for variable, value in zip(self._trainable_variables, new_trainable, strict=True):
-            variable.assign(value)
-        for variable, value in zip(self.variables, new_optimizer, strict=True):
-            variable.assign(value)
-
     def stateless_apply(self, optimizer_variables, grads, trainable_variables):
-        if not self.built:
-            raise ValueError(
-                f"To call `stateless_apply`, {self.__class__.__name__} must be built (i.e. its variables "
-                "must have been created). You can build it via `optimizer.build(trainable_variables)`."
-            )
+        self._check_built_for_stateless()
         # LossScaleOptimizer hands over its inner optimizer's Variables (read in its StatelessScope).
         optimizer_variables = [ops.convert_to_tensor(v) for v in optimizer_variables]
         trainable_variables = [ops.convert_to_tensor(v) for v in trainable_variables]
@@ -366,10 +324,8 @@ class GradientClipping(keras.optimizers.Optimizer):
             variable.assign(ops.zeros(variable.shape, variable.dtype))
 
     def get_config(self):
-        # Not super().get_config(): the base optimizer's arguments belong to the inner optimizer.
         return {
-            "name": self.name,
-            "inner_optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
+            **self._inner_config(),
             "mode": self.mode,
             "threshold": self.threshold,
             "clipping": self.clipping,
@@ -379,11 +335,3 @@ class GradientClipping(keras.optimizers.Optimizer):
             "skip_nonfinite": self.skip_nonfinite,
             "update_ratios": self.update_ratios,
         }
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        inner_optimizer = keras.saving.deserialize_keras_object(
-            config.pop("inner_optimizer"), custom_objects=custom_objects
-        )
-        return cls(inner_optimizer, **config)

@@ -24,6 +24,12 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
     counter inside the compiled train step (no per-batch callback), so it resumes at the right step when
     the optimizer is saved and restored.
 
+    Given `max_momentum` and `base_momentum`, the schedule also has a momentum curve, `momentum(step)`,
+    the inverse of the rate's: from `max_momentum` down to `base_momentum` during the warm-up, back up
+    during the descent, `max_momentum` in the final phase (same phases, same anneal). Keras optimizers
+    take a float momentum; wrap the optimizer in `keras_tricks.optimizers.CyclicMomentum` to have it
+    follow the curve (SGD's `momentum`, the Adam family's `beta_1`).
+
     Args:
         max_learning_rate: float. The peak rate, e.g. a tenth of the loss's blow-up point found by an
             LR finder.
@@ -36,6 +42,10 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         final_fraction: float in (0, 1). Fraction of `total_steps` in the final phase. Defaults to `None`:
             `total_steps // 10 + 1` steps, as in the book.
         anneal: str. `"linear"` (the book) or `"cosine"`. Defaults to `"linear"`.
+        max_momentum: float in [0, 1). Momentum at step 0 and in the final phase, e.g. `0.95`. Defaults
+            to `None`: no momentum curve.
+        base_momentum: float in [0, 1), below `max_momentum`. Momentum at the peak rate, e.g. `0.85`.
+            Defaults to `None`: no momentum curve.
         name: str. Defaults to `"OneCycle"`.
 
     Example:
@@ -44,6 +54,14 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
     >>> [round(float(schedule(step)), 5) for step in (0, 44, 88, 100)]
     [0.01, 0.1, 0.01, 1e-05]
     >>> optimizer = keras.optimizers.SGD(learning_rate=schedule)
+
+    With momentum cycling (Smith's 0.95 → 0.85 → 0.95):
+
+    >>> schedule = OneCycle(0.1, total_steps=100, max_momentum=0.95, base_momentum=0.85)
+    >>> [round(float(schedule.momentum(step)), 5) for step in (0, 22, 44, 88, 100)]
+    [0.95, 0.9, 0.85, 0.95, 0.95]
+    >>> from keras_tricks.optimizers import CyclicMomentum
+    >>> optimizer = CyclicMomentum(keras.optimizers.SGD(schedule, momentum=0.9))
 
     References:
         - Smith, [A disciplined approach to neural network hyper-parameters: Part 1](
@@ -60,6 +78,8 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         warmup_fraction=None,
         final_fraction=None,
         anneal="linear",
+        max_momentum=None,
+        base_momentum=None,
         name="OneCycle",
     ):
         super().__init__()
@@ -81,6 +101,21 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         if anneal not in _ANNEALS:
             raise ValueError(f"Expected anneal in {_ANNEALS}. Received: anneal={anneal!r}")
         self.anneal = anneal
+        if (max_momentum is None) != (base_momentum is None):
+            raise ValueError(
+                "Give both max_momentum and base_momentum to cycle the momentum, or neither. Received: "
+                f"max_momentum={max_momentum}, base_momentum={base_momentum}"
+            )
+        if max_momentum is not None:
+            max_momentum = _checks.momentum("max_momentum", max_momentum)
+            base_momentum = _checks.momentum("base_momentum", base_momentum)
+            if base_momentum >= max_momentum:
+                raise ValueError(
+                    "Expected base_momentum < max_momentum (the momentum falls while the rate rises). "
+                    f"Received: base_momentum={base_momentum}, max_momentum={max_momentum}"
+                )
+        self.max_momentum = max_momentum
+        self.base_momentum = base_momentum
         self.name = name
         self._warmup_end, self._descent_end = self._phase_ends()
 
@@ -113,16 +148,33 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         # start·(1−p) + end·p rather than start + (end−start)·p: exact at both ends in float32
         return start * (1.0 - progress) + end * progress
 
-    def __call__(self, step):
+    def _cycle(self, step, start, peak, end):
+        # start → peak over the warm-up, peak → start over the descent, start → end in the final phase
         step = keras.ops.cast(step, "float32")
         warmup_end, descent_end = float(self._warmup_end), float(self._descent_end)
-        top, low = self.max_learning_rate, self.initial_learning_rate
-        warmup = self._interpolate(low, top, step / warmup_end)
-        descent = self._interpolate(top, low, (step - warmup_end) / (descent_end - warmup_end))
-        final = self._interpolate(
-            low, self.final_learning_rate, (step - descent_end) / (self.total_steps - descent_end)
-        )
+        warmup = self._interpolate(start, peak, step / warmup_end)
+        descent = self._interpolate(peak, start, (step - warmup_end) / (descent_end - warmup_end))
+        final = self._interpolate(start, end, (step - descent_end) / (self.total_steps - descent_end))
         return keras.ops.where(step < warmup_end, warmup, keras.ops.where(step < descent_end, descent, final))
+
+    def __call__(self, step):
+        low = self.initial_learning_rate
+        return self._cycle(step, low, self.max_learning_rate, self.final_learning_rate)
+
+    @property
+    def cycles_momentum(self):
+        """Whether the schedule has a momentum curve (`max_momentum` and `base_momentum` were given)."""
+        return self.max_momentum is not None
+
+    def momentum(self, step):
+        """The momentum at `step` (a scalar or a tensor of steps), the inverse of the rate's curve."""
+        if not self.cycles_momentum:
+            raise ValueError(
+                "This OneCycle schedule has no momentum curve; give it max_momentum and base_momentum. "
+                f"Received: max_momentum={self.max_momentum}, base_momentum={self.base_momentum}"
+            )
+        top = self.max_momentum
+        return self._cycle(step, top, self.base_momentum, top)
 
     def get_config(self):
         return {
@@ -133,5 +185,7 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
             "warmup_fraction": self.warmup_fraction,
             "final_fraction": self.final_fraction,
             "anneal": self.anneal,
+            "max_momentum": self.max_momentum,
+            "base_momentum": self.base_momentum,
             "name": self.name,
         }
