@@ -93,6 +93,36 @@ def fit(model, args, optimizer, book_epochs, quick_epochs, seed, batch_size=32, 
     )
 
 
+def fit_subset(
+    model,
+    args,
+    optimizer,
+    book_epochs,
+    quick_epochs,
+    seed,
+    samples=QUICK_SAMPLES,
+    batch_size=32,
+    callbacks=(),
+    pixels="unit",
+):
+    """`fit` on `samples` training images in quick mode (all 55,000 with `--full`): a section's own
+    quick-mode budget, or a test's tiny run."""
+    import keras
+
+    (x_train, y_train), (x_valid, y_valid) = training_set(args, pixels, samples)
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"])
+    keras.utils.set_random_seed(seed)  # the same batch order for every model of a comparison
+    return model.fit(
+        x_train,
+        y_train,
+        epochs=epochs(args, book_epochs, quick_epochs),
+        batch_size=batch_size,
+        validation_data=(x_valid, y_valid),
+        callbacks=list(callbacks),
+        verbose=0,
+    )
+
+
 def save_figure(figure, args, name):
     """Saves a matplotlib figure as `<args.output>/<name>.png` and closes it; returns the path."""
     import matplotlib.pyplot as plt

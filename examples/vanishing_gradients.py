@@ -43,6 +43,30 @@ SETTINGS = {
 }
 
 
+def model_for(setting, layers, seed=42):
+    """The deep MLP of `setting` (a key of `SETTINGS`): `layers` × Dense(100), softmax; seeded."""
+    import keras
+
+    activation, initializer = SETTINGS[setting]
+    if initializer == "random_normal_1":
+        initializer = keras.initializers.RandomNormal(mean=0.0, stddev=1.0)  # the book's "naive" init
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [keras.Input((28, 28)), keras.layers.Flatten()]
+        + [
+            keras.layers.Dense(100, activation=activation, kernel_initializer=initializer)
+            for _ in range(layers)
+        ]
+        + [keras.layers.Dense(10, activation="softmax")]
+    )
+
+
+def first_and_last(history, model):
+    """The last epoch's mean gradient norms of the first and the last hidden kernels."""
+    kernels = [v.path for v in model.trainable_variables if v.path.endswith("kernel")]
+    return history.history[f"grad_norm/{kernels[0]}"][-1], history.history[f"grad_norm/{kernels[-2]}"][-1]
+
+
 def run(setting, args):
     import keras
 
@@ -50,19 +74,8 @@ def run(setting, args):
     from keras_tricks.datasets import load_fashion_mnist
     from keras_tricks.optimizers import GradientClipping
 
-    activation, initializer = SETTINGS[setting]
-    if initializer == "random_normal_1":
-        initializer = keras.initializers.RandomNormal(mean=0.0, stddev=1.0)  # the book's "naive" init
     (x_train, y_train), _, _ = load_fashion_mnist()
-    keras.utils.set_random_seed(42)
-    model = keras.Sequential(
-        [keras.Input((28, 28)), keras.layers.Flatten()]
-        + [
-            keras.layers.Dense(100, activation=activation, kernel_initializer=initializer)
-            for _ in range(args.layers)
-        ]
-        + [keras.layers.Dense(10, activation="softmax")]
-    )
+    model = model_for(setting, args.layers)
     model.compile(
         loss="sparse_categorical_crossentropy",
         optimizer=GradientClipping(keras.optimizers.SGD(0.01), mode=None),
@@ -75,12 +88,7 @@ def run(setting, args):
         verbose=0,
         callbacks=[GradientNormLogger(per_layer=True)],
     )
-    kernels = [v.path for v in model.trainable_variables if v.path.endswith("kernel")]
-    first, last = (
-        history.history[f"grad_norm/{kernels[0]}"][-1],
-        history.history[f"grad_norm/{kernels[-2]}"][-1],
-    )
-    return history, first, last
+    return history, *first_and_last(history, model)
 
 
 def main(argv=None):

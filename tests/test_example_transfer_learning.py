@@ -1,0 +1,40 @@
+"""examples/transfer_learning.py: the book's task split, and a tiny quick run on the real data."""
+
+import argparse
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+
+_PATH = pathlib.Path(__file__).parents[1] / "examples" / "transfer_learning.py"
+_spec = importlib.util.spec_from_file_location("transfer_learning", _PATH)
+transfer_learning = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(transfer_learning)
+
+
+def test_split_is_the_third_editions():
+    y = np.tile(np.arange(10), 3)
+    x = y.reshape(-1, 1, 1).astype("float32")
+    (x_a, y_a), (x_b, y_b) = transfer_learning.split_tasks(x, y)
+    # Task A: the 8 classes other than T-shirt/top (0) and pullover (2), relabelled 0..7.
+    assert sorted(set(x_a.ravel().astype(int))) == [1, 3, 4, 5, 6, 7, 8, 9]
+    assert sorted(set(y_a)) == list(range(8))
+    # Task B: pullover (1) vs T-shirt/top (0).
+    assert x_b.ravel().tolist() == [0, 2] * 3 and y_b.tolist() == [0.0, 1.0] * 3
+
+
+@pytest.mark.slow
+def test_quick_run_rows_figure_and_the_two_recipes_agree(tmp_path, monkeypatch):
+    monkeypatch.setattr(transfer_learning, "SAMPLES_A", 2000)
+    monkeypatch.setattr(transfer_learning, "QUICK_EPOCHS_A", 1)
+    monkeypatch.setattr(transfer_learning, "EPOCHS_B", 6)
+    monkeypatch.setattr(transfer_learning, "FROZEN_EPOCHS", 2)
+    rows = transfer_learning.run(argparse.Namespace(full=False, output=str(tmp_path)), 42)
+    assert [(row.what, row.book) for row in rows] == list(transfer_learning.BOOK.items())
+    model_a, scratch, book, ours, gain = (row.ours for row in rows)
+    assert all(0 <= value <= 1 for value in (model_a, scratch, book, ours))
+    assert gain == pytest.approx(book - scratch)
+    # Plain SGD keeps no state, so one fit with Unfreeze is the book's two compiles (to float rounding).
+    assert ours == pytest.approx(book, abs=0.005)
+    assert (tmp_path / "transfer_learning.png").stat().st_size > 10_000
