@@ -93,6 +93,32 @@ def fit(model, args, optimizer, book_epochs, quick_epochs, seed, batch_size=32, 
     )
 
 
+def train(
+    model, args, optimizer, epochs, seed, *, samples=QUICK_SAMPLES, batch_size=32, callbacks=(), pixels="unit"
+):
+    """`fit` with the number of epochs already chosen and the quick run's subset size given (`samples`
+    images without `--full`), so a script (and its test) can set both; returns the `History`."""
+    import keras
+
+    (x_train, y_train), (x_valid, y_valid) = training_set(args, pixels, samples)
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"])
+    keras.utils.set_random_seed(seed)  # the same batch order for every model of a comparison
+    return model.fit(
+        x_train,
+        y_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_data=(x_valid, y_valid),
+        callbacks=list(callbacks),
+        verbose=0,
+    )
+
+
+def book_test_set(pixels="unit"):
+    """`(x_test, y_test)` of the book's split."""
+    return fashion_mnist(pixels)[2]
+
+
 def save_figure(figure, args, name):
     """Saves a matplotlib figure as `<args.output>/<name>.png` and closes it; returns the path."""
     import matplotlib.pyplot as plt
