@@ -93,20 +93,11 @@ def fit(model, args, optimizer, book_epochs, quick_epochs, seed, batch_size=32, 
     )
 
 
-def fit_subset(
-    model,
-    args,
-    optimizer,
-    book_epochs,
-    quick_epochs,
-    seed,
-    samples=QUICK_SAMPLES,
-    batch_size=32,
-    callbacks=(),
-    pixels="unit",
+def train(
+    model, args, optimizer, epochs, seed, *, samples=QUICK_SAMPLES, batch_size=32, callbacks=(), pixels="unit"
 ):
-    """`fit` on `samples` training images in quick mode (all 55,000 with `--full`): a section's own
-    quick-mode budget, or a test's tiny run."""
+    """`fit` with the number of epochs already chosen and the quick run's subset size given (`samples`
+    images without `--full`), so a script (and its test) can set both; returns the `History`."""
     import keras
 
     (x_train, y_train), (x_valid, y_valid) = training_set(args, pixels, samples)
@@ -115,12 +106,22 @@ def fit_subset(
     return model.fit(
         x_train,
         y_train,
-        epochs=epochs(args, book_epochs, quick_epochs),
+        epochs=epochs,
         batch_size=batch_size,
         validation_data=(x_valid, y_valid),
         callbacks=list(callbacks),
         verbose=0,
     )
+
+
+def fit_subset(model, args, optimizer, book_epochs, quick_epochs, seed, **kwargs):
+    """`train` for the book's epochs with `--full`, `quick_epochs` on the quick subset otherwise."""
+    return train(model, args, optimizer, epochs(args, book_epochs, quick_epochs), seed, **kwargs)
+
+
+def book_test_set(pixels="unit"):
+    """`(x_test, y_test)` of the book's split."""
+    return fashion_mnist(pixels)[2]
 
 
 def save_figure(figure, args, name):

@@ -1,0 +1,43 @@
+"""examples/schedules.py: the book's schedules, LR finder and 1cycle, on a tiny slice of Fashion-MNIST."""
+
+import argparse
+import importlib
+import pathlib
+import sys
+
+import pytest
+
+EXAMPLES = pathlib.Path(__file__).parents[1] / "examples"
+sys.path.insert(0, str(EXAMPLES))
+chapter11 = importlib.import_module("chapter11")
+schedules = importlib.import_module("schedules")
+
+
+def test_the_books_epoch_functions():
+    assert schedules.exponential_decay_fn(0) == pytest.approx(0.01)
+    assert schedules.exponential_decay_fn(20) == pytest.approx(0.001)
+    assert [schedules.piecewise_constant_fn(e) for e in (0, 4, 5, 14, 15, 24)] == [
+        0.01, 0.01, 0.005, 0.005, 0.001, 0.001
+    ]  # fmt: skip
+
+
+def test_one_cycle_spans_the_books_25_epochs_at_batch_128():
+    schedule = schedules.one_cycle(argparse.Namespace(full=True), steps_per_epoch=1719)
+    assert schedule.total_steps == 25 * 430
+    assert float(schedule(0)) == pytest.approx(0.01)
+    assert max(float(schedule(step)) for step in range(0, 25 * 430, 43)) == pytest.approx(0.1, rel=0.01)
+
+
+@pytest.mark.slow
+def test_quick_run_rows_learning_rates_and_figures(tmp_path, monkeypatch):
+    monkeypatch.setattr(schedules, "QUICK_SAMPLES", 1_280)
+    monkeypatch.setattr(schedules, "QUICK_EPOCHS", 1)
+    args = chapter11.parse_args(["--output", str(tmp_path)])
+    rows = schedules.run(args, 42)
+    accuracies = [row for row in rows if row.what.endswith("validation accuracy")]
+    assert len(accuracies) == 8 and all(0 <= row.ours <= 1 and row.floor for row in accuracies)
+    assert accuracies[0].what.startswith("power (PowerDecay") and accuracies[0].book == 0.8714
+    finder = [row for row in rows if row.what.startswith("LR finder")]
+    assert len(finder) == 2 and all(1e-4 <= row.ours <= 1 for row in finder)
+    for name in ("schedules_curves", "schedules_lr_finder_1cycle"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
