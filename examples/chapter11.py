@@ -209,7 +209,10 @@ def main(argv=None):
             f.write("| " + " | ".join(str(cell) for cell in row) + " |\n")
         if not_yet:
             f.write(f"\nSections still to come: {', '.join(not_yet)}.\n")
+    figures = sorted(name for name in os.listdir(args.output) if name.endswith(".png"))
     print(f"\nTable written to {os.path.abspath(path)} ({time.perf_counter() - started:.0f} s in all).")
+    if figures:
+        print(f"Figures ({len(figures)} PNG) in {os.path.abspath(args.output)}: {', '.join(figures)}.")
     if not_yet:
         print(f"Sections still to come (not run): {', '.join(not_yet)}.")
     if below_floor:

@@ -57,3 +57,15 @@ def test_full_run_verdicts_compare_with_the_book(tmp_path, monkeypatch):
     table = (tmp_path / "reproduction.md").read_text()
     assert "| close | 0.8000 | 0.8000 ± 0.0100 (3 seeds) | within 1.5 pp (+0.0 pp) |" in table
     assert "| far | 0.9000 | 0.8500 ± 0.0000 (3 seeds) | -5.0 pp: see docs/chapter11.md |" in table
+
+
+def test_it_tells_where_the_table_and_the_figures_are(tmp_path, monkeypatch, capsys):
+    def section(args, seed):
+        (tmp_path / "a_figure.png").write_bytes(b"")
+        return [("learned", 0.8, 0.8, 0.5)]
+
+    monkeypatch.setitem(chapter11.BUILT_IN, "data", section)
+    chapter11.main(["--sections", "data", "--output", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert f"Table written to {tmp_path / 'reproduction.md'}" in out
+    assert f"Figures (1 PNG) in {tmp_path}: a_figure.png." in out
