@@ -66,6 +66,30 @@ def test_observe_only_leaves_training_unchanged():
     assert float(ours.optimizer.statistics()["grad_clip_rate"]) == 0.0
 
 
+@pytest.mark.parametrize(
+    "mode, kwargs",
+    [("value", {"threshold": 1e6}), ("norm", {"threshold": 1e6}), ("adaptive", {"clipping": 1e6})],
+)
+def test_a_step_is_counted_as_clipped_only_when_clipping_changed_it(mode, kwargs):
+    # A wide model, whose norms before and after a no-op clip are reductions XLA may order differently:
+    # the clip rate must come from the clipping decision, not from comparing two rounded norms.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 300)).astype("float32")
+    y = rng.integers(0, 10, size=256)
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [keras.Input((300,)), keras.layers.Dense(300, activation="relu"), keras.layers.Dense(10)]
+    )
+    optimizer = GradientClipping(keras.optimizers.SGD(0.01), mode, **kwargs)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(loss=loss, optimizer=optimizer, jit_compile=True)
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    statistics = optimizer.statistics()
+    assert float(statistics["grad_steps"]) == 64
+    assert float(statistics["grad_clip_rate"]) == 0.0
+    assert float(statistics["grad_norm_clipped"]) == float(statistics["grad_norm"])
+
+
 # --- NumPy references of the two papers ------------------------------------------------------------
 
 

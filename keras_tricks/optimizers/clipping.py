@@ -70,22 +70,30 @@ def unitwise_norm(x):
     return ops.sqrt(ops.sum(ops.square(x), axis=tuple(range(len(x.shape) - 1)), keepdims=True))
 
 
-def adaptive_clip(grads, weights, clipping, eps):
+def adaptive_clip(grads, weights, clipping, eps, return_changed=False):
     """Unit-wise adaptive gradient clipping (AGC), Brock et al. 2021, eq. (3).
 
     A unit's gradient `G` is rescaled to norm `λ · max(‖W‖, ε)` when its norm exceeds that, where `W`
-    is the unit's weights, `λ = clipping` and `ε = eps`.
+    is the unit's weights, `λ = clipping` and `ε = eps`. With `return_changed=True`, also returns a
+    boolean scalar: whether any unit was rescaled.
     """
-    clipped = []
+    clipped, changed = [], []
     for g, w in zip(grads, weights, strict=True):
         if g is None:
             clipped.append(None)
             continue
         max_norm = clipping * ops.maximum(unitwise_norm(w), eps)
         g_norm = unitwise_norm(g)
-        factor = ops.where(g_norm > max_norm, max_norm / ops.maximum(g_norm, TINY), 1.0)
+        exceeds = g_norm > max_norm
+        factor = ops.where(exceeds, max_norm / ops.maximum(g_norm, TINY), 1.0)
         clipped.append(ops.multiply(g, ops.cast(factor, g.dtype)))
-    return clipped
+        changed.append(ops.any(exceeds))
+    return (clipped, any_of(changed)) if return_changed else clipped
+
+
+def any_of(flags):
+    """The logical or of boolean scalars (`False` for none)."""
+    return ops.any(ops.stack(flags)) if flags else ops.zeros((), dtype="bool")
 
 
 def percentile_of_history(history, count, percentile):

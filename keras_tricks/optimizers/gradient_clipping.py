@@ -188,26 +188,34 @@ class GradientClipping(OptimizerWrapper):
         norm = ops.sqrt(ops.sum(stacked))
         finite = ops.isfinite(norm)
 
+        # `changed`: whether clipping altered the gradient, from the clipping decision itself (comparing
+        # the norms before and after would count rounding: XLA may order the two reductions differently).
         if self.mode is None:
-            clipped, clipped_norm = grads, norm
+            clipped, clipped_norm, changed = grads, norm, ops.zeros((), dtype="bool")
         elif self.mode in ("global_norm", "percentile"):
             threshold = (
                 self.threshold if self.mode == "global_norm" else self._autoclip_threshold(norm, finite)
             )
             clipped = clipping.clip_by_global_norm(grads, threshold, norm)
             clipped_norm = ops.minimum(norm, threshold)
+            changed = norm > threshold
         else:
+            present = [g for g in grads if g is not None]
             if self.mode == "value":
                 clipped = clipping.clip_by_value(grads, self.threshold)
+                changed = clipping.any_of([ops.max(ops.abs(g)) > self.threshold for g in present])
             elif self.mode == "norm":
                 norms = [None if s is None else ops.sqrt(s) for s in squared]
                 clipped = clipping.clip_by_norm(grads, self.threshold, norms)
+                changed = clipping.any_of([n > self.threshold for n in norms if n is not None])
             else:
-                clipped = clipping.adaptive_clip(grads, weights, self.clipping, self.eps)
-            clipped_norm = clipping.global_norm(clipped)
+                clipped, changed = clipping.adaptive_clip(
+                    grads, weights, self.clipping, self.eps, return_changed=True
+                )
+            clipped_norm = ops.where(changed, clipping.global_norm(clipped), norm)
 
         # A non-finite step adds to its own counter only; `where` keeps the sums finite.
-        clipped_flag = ops.cast(clipped_norm < norm, "float32")
+        clipped_flag = ops.cast(changed, "float32")
         added = ops.concatenate(
             [ops.stack([norm, clipped_norm, ops.ones(()), clipped_flag, ops.zeros(())]), ops.sqrt(stacked)]
         )
