@@ -82,8 +82,10 @@ class GradientNormLogger(keras.callbacks.Callback):
         self._reads = 0
         # Each epoch starts from zero even when the state comes from a checkpoint taken before the last
         # read (`BackupAndRestore` listed before this callback saves the unread sums).
-        self._sync()
-        self._wrapper().reset_statistics()
+        optimizer = self._wrapper()
+        if optimizer.built:  # on tensorflow the optimizer may be built at the first trace
+            self._sync()
+            optimizer.reset_statistics()
 
     def _sync(self):
         sync = getattr(self.model, "jax_state_sync", None)
