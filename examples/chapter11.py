@@ -6,11 +6,13 @@
 
 It writes `reproduction.md` (section | book | ours | verdict) and the figures into `--output`.
 
-Sections not written yet are listed as "to come" with the issue that brings them; the tour runs what
-exists and says so.
+Each section is a script of its own (`python examples/batch_norm.py --full --seeds 3` runs just that
+one); examples/_common.py says what a section script provides. In the quick mode the tour exits with
+status 1 if a model that should learn stays below its sanity floor (CI's smoke test).
 """
 
 import argparse
+import importlib
 import os
 import statistics
 import sys
@@ -18,20 +20,27 @@ import time
 
 BACKENDS = ("jax", "tensorflow", "torch")
 
-# Sections in the book's order. Each runnable one maps to a function(args, seed) -> list of rows
-# (what, book, ours); the others name the issue that brings them.
-TO_COME = {
-    "initialization": "#7 (vanishing/exploding gradients, Glorot/He, Figure 11-1)",
-    "activations": "#7 (LeakyReLU … Mish; 100-layer SELU vs ReLU)",
-    "batch-norm": "#7",
-    "gradient-clipping": "#7",
-    "transfer": "#7 (model A → model B)",
-    "optimizers": "#7",
-    "schedules": "#7 (power, exponential, piecewise, performance, 1cycle)",
-    "regularization": "#7 (ℓ2, dropout, MC dropout, max-norm)",
-    "recipes": "#7 (default and self-normalizing DNNs)",
-    "lr-decay": "#7 (the lesson's ×0.98 per epoch)",
+# Sections in the book's order, each run by a script in examples/ (`run(args, seed)` -> rows; see
+# examples/_common.py). A section whose script is not there yet is listed as to come.
+SCRIPTS = {
+    "initialization": "initialization",
+    "activations": "activations",
+    "batch-norm": "batch_norm",
+    "gradient-clipping": "gradient_clipping",
+    "transfer": "transfer_learning",
+    "optimizers": "optimizers",
+    "schedules": "schedules",
+    "regularization": "regularization",
+    "recipes": "recipes",
+    "lr-decay": "lr_decay",
 }
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOLERANCE = 0.015  # the issue's acceptance: within 1.5 percentage points of the book
+
+
+def _script_runs(name):
+    path = os.path.join(HERE, SCRIPTS[name] + ".py")
+    return os.path.exists(path) and "\ndef run(" in open(path).read()
 
 
 def _data(args, seed):
@@ -74,14 +83,25 @@ def _baseline(args, seed):
     return [
         (
             f"chapter 10 MLP, SGD, {epochs} epochs on {len(x_train):,} images: validation accuracy",
-            "— (chapter 10's model; its numbers come with #7)",
+            None,
             accuracy,
+            0.6,  # sanity floor of the quick run
         )
     ]
 
 
-SECTIONS = {"data": _data, "baseline": _baseline}
-ALL_SECTIONS = [*SECTIONS, *TO_COME]
+def _section(name):
+    """The section's `run(args, seed)`."""
+    if name in BUILT_IN:
+        return BUILT_IN[name]
+    sys.path.insert(0, HERE)
+    return importlib.import_module(SCRIPTS[name]).run
+
+
+BUILT_IN = {"data": _data, "baseline": _baseline}
+SECTIONS = [*BUILT_IN, *(name for name in SCRIPTS if _script_runs(name))]
+TO_COME = [name for name in SCRIPTS if name not in SECTIONS]
+ALL_SECTIONS = [*BUILT_IN, *SCRIPTS]
 
 
 def parse_args(argv=None):
@@ -119,11 +139,30 @@ def parse_args(argv=None):
 
 
 def _format(values):
-    if isinstance(values[0], str):
-        return values[0]
+    if not isinstance(values[0], (int, float)):
+        return str(values[0])
     if len(values) == 1:
         return f"{values[0]:.4f}"
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f} ({len(values)} seeds)"
+
+
+def _book(book):
+    if book is None:
+        return "—"
+    return f"{book:.4f}" if isinstance(book, float) else str(book)
+
+
+def _verdict(args, name, book, values):
+    numbers = isinstance(book, float) and all(isinstance(v, (int, float)) for v in values)
+    if not numbers:
+        return "measured"
+    if not args.full:
+        return "quick run: not comparable"
+    difference = statistics.mean(values) - book
+    if abs(difference) <= TOLERANCE:
+        return f"within 1.5 pp ({100 * difference:+.1f} pp)"
+    page = getattr(sys.modules.get(SCRIPTS.get(name, "")), "PAGE", "chapter11.md")
+    return f"{100 * difference:+.1f} pp: see docs/{page}"
 
 
 def main(argv=None):
@@ -135,20 +174,25 @@ def main(argv=None):
     os.makedirs(args.output, exist_ok=True)
     mode = "full" if args.full else "quick"
     print(f"keras-tricks chapter-11 tour ({mode}, backend {keras.backend.backend()}, {args.seeds} seed(s))")
-    table, started = [], time.perf_counter()
+    table, below_floor, started = [], [], time.perf_counter()
     for name in args.sections:
         if name in TO_COME:
-            print(f"- {name}: to come in issue {TO_COME[name]}")
-            table.append((name, "—", "—", "—", f"to come ({TO_COME[name]})"))
+            print(f"- {name}: to come (issue #7)")
+            table.append((name, "—", "—", "—", "to come (issue #7)"))
             continue
         t0 = time.perf_counter()
-        results = {}
+        run, results, floors = _section(name), {}, {}
         for seed in range(42, 42 + args.seeds):
-            for what, book, ours in SECTIONS[name](args, seed):
+            for row in run(args, seed):
+                what, book, ours, *floor = row
                 results.setdefault((what, book), []).append(ours)
+                floors[what] = floor[0] if floor else None
         for (what, book), values in results.items():
-            print(f"- {name}: {what}: book {book}, ours {_format(values)}")
-            table.append((name, what, book, _format(values), "measured"))
+            print(f"- {name}: {what}: book {_book(book)}, ours {_format(values)}")
+            table.append((name, what, _book(book), _format(values), _verdict(args, name, book, values)))
+            floor = floors[what]
+            if not args.full and floor is not None and min(values) < floor:
+                below_floor.append(f"{name}: {what}: {min(values):.4f} < {floor}")
         print(f"  ({time.perf_counter() - t0:.0f} s)")
     not_yet = [name for name in TO_COME if name not in args.sections]
     path = os.path.join(args.output, "reproduction.md")
@@ -168,6 +212,9 @@ def main(argv=None):
     print(f"\nTable written to {os.path.abspath(path)} ({time.perf_counter() - started:.0f} s in all).")
     if not_yet:
         print(f"Sections still to come (not run): {', '.join(not_yet)}.")
+    if below_floor:
+        print("Below the quick run's sanity floor (the model did not learn):\n  " + "\n  ".join(below_floor))
+        sys.exit(1)
 
 
 if __name__ == "__main__":

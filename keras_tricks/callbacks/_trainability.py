@@ -46,15 +46,23 @@ def find_layer(model, item, argument):
     )
 
 
+def _key(variable):
+    """An optimizer variable's path without the name scopes above its optimizer: `sgd/iteration`.
+
+    A wrapper built lazily inside the train step (tensorflow) puts its inner optimizer's slots under its
+    own scope (`gradient_clipping/sgd/dense_kernel_momentum`), one built directly does not."""
+    return "/".join(variable.path.split("/")[-2:])
+
+
 def rebuild_optimizer(model):
     """Replaces `model.optimizer` by a copy built for `model.trainable_variables`, state carried over."""
     old = model.optimizer
     with _strategy_scope(model):
         new = type(old).from_config(old.get_config())
         new.build(model.trainable_variables)
-        old_variables = {variable.path: variable for variable in old.variables}
+        old_variables = {_key(variable): variable for variable in old.variables}
         for variable in new.variables:
-            source = old_variables.get(variable.path)
+            source = old_variables.get(_key(variable))
             if source is not None and tuple(source.shape) == tuple(variable.shape):
                 # A copy, not the same buffer: JAX donates the new optimizer's buffers to the train step,
                 # and the old optimizer stays referenced by the model's compile config (saved with it).
@@ -81,3 +89,23 @@ def refresh(model):
     # trace for lists of the same lengths but other members would map values to the wrong variables.
     model.make_test_function(force=True)
     model.make_predict_function(force=True)
+
+
+def replace_optimizer(model, optimizer):
+    """Compiles `model` again with `optimizer` instead of its own, the rest of its compile config kept,
+    and carries the old optimizer's state over (by variable path, as `rebuild_optimizer`).
+
+    Through the compile config, so that `model.save` records the new optimizer (setting `model.optimizer`
+    alone would save the old one's config with the new one's variables)."""
+    old = model.optimizer
+    config = model.get_compile_config()
+    config["optimizer"] = keras.saving.serialize_keras_object(optimizer)
+    with _strategy_scope(model):
+        model.compile_from_config(config)
+        model.optimizer.build(model.trainable_variables)
+        old_variables = {_key(variable): variable for variable in old.variables}
+        for variable in model.optimizer.variables:
+            source = old_variables.get(_key(variable))
+            if source is not None and tuple(source.shape) == tuple(variable.shape):
+                variable.assign(keras.ops.copy(source.value))
+    refresh(model)

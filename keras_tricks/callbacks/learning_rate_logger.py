@@ -1,14 +1,18 @@
 import keras
 
+from keras_tricks.optimizers import CyclicMomentum
+
 
 class LearningRateLogger(keras.callbacks.Callback):
     """Puts the learning rate actually applied into `logs` at the end of each epoch.
 
     The value is the optimizer's learning rate at its current iteration: a schedule's value there (times
     any `ReduceLROnPlateau` factor), or the float learning rate. It goes under the key `learning_rate`,
-    so `History`, `CSVLogger`, `TensorBoard` and the progress bar show it with no extra code. It reads
-    one scalar per epoch and defines no per-batch hook; place it before the callbacks that read `logs`
-    (Keras calls callbacks in list order, `History` last).
+    so `History`, `CSVLogger`, `TensorBoard` and the progress bar show it with no extra code. When the
+    optimizer cycles its momentum (`keras_tricks.optimizers.CyclicMomentum`, also inside another wrapper
+    such as `GradientClipping` or a `LossScaleOptimizer`), the momentum of that iteration goes under
+    `momentum` too. It reads one or two scalars per epoch and defines no per-batch hook; place it
+    before the callbacks that read `logs` (Keras calls callbacks in list order, `History` last).
 
     Example:
 
@@ -27,5 +31,11 @@ class LearningRateLogger(keras.callbacks.Callback):
         self.async_safe = True
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        if logs is None:
+            return
+        optimizer = self.model.optimizer
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        while optimizer is not None and not isinstance(optimizer, CyclicMomentum):
+            optimizer = getattr(optimizer, "inner_optimizer", None)
+        if optimizer is not None:
+            logs["momentum"] = float(keras.ops.convert_to_numpy(optimizer.momentum))

@@ -6,6 +6,7 @@ import keras
 
 from keras_tricks.callbacks import _trainability
 from keras_tricks.callbacks._callback_state import CallbackState
+from keras_tricks.optimizers import LearningRateMultipliers
 
 
 class Unfreeze(keras.callbacks.Callback):
@@ -32,6 +33,12 @@ class Unfreeze(keras.callbacks.Callback):
     (zero) optimizer slots, as after the book's recompile, while the iteration count carries on.
     Layers are left as they are when training ends: if `fit` stops before `epoch`, they stay frozen.
 
+    With `group_lr_multipliers`, the unfrozen layers get their own learning rate: the optimizer's times
+    the group's multiplier (ULMFiT's discriminative fine-tuning gives lower groups lower rates). The
+    optimizer is wrapped in `keras_tricks.optimizers.LearningRateMultipliers` at the start of `fit`
+    (`model.optimizer` is then that wrapper, saved and loaded with the model); it works with any float
+    learning rate or schedule, and `lr_multiplier` still scales all of them.
+
     The learning-rate multiplier is applied at the beginning of epoch `epoch` itself, so a run resumed
     with `keras.callbacks.BackupAndRestore` after that epoch (whose optimizer state, learning rate
     included, is restored) does not apply it twice. It needs a float learning rate, not a schedule.
@@ -45,6 +52,10 @@ class Unfreeze(keras.callbacks.Callback):
         gradual: bool. Unfreeze one group per epoch, top group first. Defaults to `False`.
         lr_multiplier: float. Multiplies the optimizer's learning rate at the first unfreeze. Defaults
             to `None` (leave it).
+        group_lr_multipliers: float or list of floats > 0. After unfreezing, the learning rate of a
+            group's variables is the optimizer's times its multiplier: one float for all the layers, or
+            one per group with `gradual=True` (in the order of `layers`, e.g. `[0.25, 0.5, 1.0]`).
+            Defaults to `None` (the optimizer's rate for all).
         verbose: int. `1` prints a line at each unfreeze. Defaults to `0`.
         backup_dir: str or `None`. A directory of its own (not `BackupAndRestore`'s) where the callback
             records the last finished epoch, so that a `fit` resumed by `keras.callbacks.BackupAndRestore`
@@ -77,7 +88,16 @@ class Unfreeze(keras.callbacks.Callback):
         ([arXiv:1801.06146](https://arxiv.org/abs/1801.06146)), gradual unfreezing.
     """
 
-    def __init__(self, layers, epoch, gradual=False, lr_multiplier=None, verbose=0, backup_dir=None):
+    def __init__(
+        self,
+        layers,
+        epoch,
+        gradual=False,
+        lr_multiplier=None,
+        group_lr_multipliers=None,
+        verbose=0,
+        backup_dir=None,
+    ):
         super().__init__()
         if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
             raise ValueError(f"Expected epoch to be an integer >= 0. Received: epoch={epoch}")
@@ -109,8 +129,24 @@ class Unfreeze(keras.callbacks.Callback):
                     "Expected each element of layers to be a layer name or a layer. "
                     f"Received: {item!r} in layers={layers!r}"
                 )
+        group_count = len(groups) if gradual else 1
+        if group_lr_multipliers is not None:
+            given = (
+                list(group_lr_multipliers)
+                if isinstance(group_lr_multipliers, (list, tuple))
+                else [group_lr_multipliers] * group_count
+            )
+            if len(given) != group_count or any(
+                isinstance(m, bool) or not isinstance(m, numbers.Real) or not m > 0 for m in given
+            ):
+                raise ValueError(
+                    "Expected group_lr_multipliers to be a number > 0 or a list of "
+                    f"{group_count} numbers > 0 (one per group). "
+                    f"Received: group_lr_multipliers={group_lr_multipliers!r}"
+                )
         self.layers = layers
         self.epoch = int(epoch)
+        self.group_lr_multipliers = group_lr_multipliers
         self.gradual = gradual
         self.lr_multiplier = lr_multiplier
         self.verbose = verbose
@@ -143,15 +179,35 @@ class Unfreeze(keras.callbacks.Callback):
             _trainability.refresh(self.model)
         return changed
 
+    def _multipliers(self):
+        """`{variable path: multiplier}` for the trainable variables of each group."""
+        given = self.group_lr_multipliers
+        per_group = list(given) if isinstance(given, (list, tuple)) else [given] * len(self._resolved)
+        return {
+            variable.path: float(multiplier)
+            for group, multiplier in zip(self._resolved, per_group, strict=True)
+            for layer in group
+            for variable in layer.weights
+            if variable.trainable
+        }
+
     def on_train_begin(self, logs=None):
-        if self.lr_multiplier is not None and not isinstance(
-            self.model.optimizer.get_config().get("learning_rate"), numbers.Real
-        ):
+        optimizer = self.model.optimizer
+        innermost = optimizer
+        while hasattr(innermost, "inner_optimizer"):  # wrappers: GradientClipping, LossScaleOptimizer ...
+            innermost = innermost.inner_optimizer
+        learning_rate = innermost.get_config().get("learning_rate")
+        if self.lr_multiplier is not None and not isinstance(learning_rate, numbers.Real):
             raise TypeError(
                 "Unfreeze(lr_multiplier=...) needs an optimizer with a float learning rate; this one has "
-                f"learning_rate={self.model.optimizer.get_config().get('learning_rate')!r}. Received: "
-                f"lr_multiplier={self.lr_multiplier}"
+                f"learning_rate={learning_rate!r}. Received: lr_multiplier={self.lr_multiplier}"
             )
+        if self.group_lr_multipliers is not None:
+            multipliers = self._multipliers()
+            if isinstance(optimizer, LearningRateMultipliers):  # a second fit: no wrapper around a wrapper
+                multipliers = {**optimizer.multipliers, **multipliers}
+                optimizer = optimizer.inner_optimizer
+            _trainability.replace_optimizer(self.model, LearningRateMultipliers(optimizer, multipliers))
         last_finished = None
         if self._state is not None:
             self._state.begin()

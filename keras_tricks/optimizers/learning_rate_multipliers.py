@@ -1,0 +1,101 @@
+import numbers
+
+import keras
+from keras import ops
+
+from keras_tricks._registration import register
+from keras_tricks.optimizers._wrapper import OptimizerWrapper
+
+
+@register
+class LearningRateMultipliers(OptimizerWrapper):
+    """An optimizer wrapper that gives some variables their own learning rate: the inner one × a factor.
+
+    Transfer learning often trains the reused layers more gently than the new top ("discriminative
+    fine-tuning", ULMFiT): a lower rate for lower layers. This wrapper does it for any Keras optimizer,
+    inside the compiled train step: after the inner optimizer's step it scales each listed variable's
+    update by its multiplier, w ← w₀ + m · (w₁ − w₀), where w₀ is the value before the step and w₁ the
+    inner optimizer's result.
+
+    For the optimizers whose update is proportional to the learning rate — SGD (with momentum or
+    Nesterov: the velocity is a sum of rate × gradient terms), Adam, AdamW, Adamax, Nadam, RMSprop,
+    Adagrad, Lion... — this is exactly the update with the rate η·m for those variables, as long as m
+    stays the same (the optimizer's slots are shared with the unscaled rate). Adadelta, Ftrl and
+    Adafactor (with its relative step) do not scale like that: there it multiplies the step, not the rate.
+
+    `keras_tricks.callbacks.Unfreeze(group_lr_multipliers=...)` builds one for the groups it unfreezes.
+
+    Args:
+        inner_optimizer: `keras.optimizers.Optimizer`. Makes the step.
+        multipliers: dict. Maps `variable.path` (e.g. `"dense/kernel"`) to a float > 0. Variables not
+            listed keep the inner optimizer's rate.
+        name: str. Defaults to the class name in snake case.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4, name="reused"),
+    ...                           keras.layers.Dense(1, name="top")])
+    >>> slow = {v.path: 0.1 for v in model.get_layer("reused").trainable_variables}
+    >>> model.compile(optimizer=LearningRateMultipliers(keras.optimizers.SGD(0.01), slow), loss="mse")
+    >>> _ = model.fit(np.ones((4, 2)), np.ones((4, 1)), verbose=0)  # "reused" trained at 0.001
+    """
+
+    def __init__(self, inner_optimizer, multipliers, name=None):
+        super().__init__(inner_optimizer, name=name)
+        if not isinstance(multipliers, dict):
+            raise TypeError(
+                "Expected multipliers to be a dict mapping variable paths to numbers. "
+                f"Received: multipliers={multipliers!r}"
+            )
+        for path, factor in multipliers.items():
+            if not isinstance(path, str):
+                raise TypeError(f"Expected the keys of multipliers to be variable paths. Received: {path!r}")
+            if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not factor > 0:
+                raise ValueError(
+                    f"Expected each multiplier to be a number > 0. Received: multipliers[{path!r}]={factor!r}"
+                )
+        self.multipliers = {path: float(factor) for path, factor in multipliers.items()}
+        self._factors = None
+
+    def build(self, var_list):
+        super().build(var_list)
+        # Per position in var_list (the order of grads and of stateless_apply's values).
+        self._factors = [self.multipliers.get(variable.path, 1.0) for variable in var_list]
+
+    def _scale(self, before, after):
+        return [
+            new if factor == 1.0 else old + ops.cast(factor, new.dtype) * (new - old)
+            for old, new, factor in zip(before, after, self._factors, strict=True)
+        ]
+
+    def apply(self, grads, trainable_variables=None):
+        self._build_once(trainable_variables)
+        variables = self._trainable_variables if trainable_variables is None else list(trainable_variables)
+        if keras.backend.backend() == "jax":
+            self._apply_through_stateless(grads, variables)
+            return
+        factors = [self.multipliers.get(variable.path, 1.0) for variable in variables]
+        before = [
+            None if factor == 1.0 else ops.copy(v.value) for v, factor in zip(variables, factors, strict=True)
+        ]
+        self.inner_optimizer.apply(grads, trainable_variables)
+        for variable, old, factor in zip(variables, before, factors, strict=True):
+            if factor != 1.0:
+                new = variable.value
+                variable.assign(old + ops.cast(factor, new.dtype) * (new - old))
+
+    def stateless_apply(self, optimizer_variables, grads, trainable_variables):
+        self._check_built_for_stateless()
+        optimizer_variables = [ops.convert_to_tensor(v) for v in optimizer_variables]
+        trainable_variables = [ops.convert_to_tensor(v) for v in trainable_variables]
+        own_count = len(self._variables)
+        new_trainable, new_inner = self.inner_optimizer.stateless_apply(
+            optimizer_variables[own_count:], grads, trainable_variables
+        )
+        return self._scale(trainable_variables, new_trainable), optimizer_variables[:own_count] + list(
+            new_inner
+        )
+
+    def get_config(self):
+        return {**self._inner_config(), "multipliers": dict(self.multipliers)}
