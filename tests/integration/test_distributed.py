@@ -4,6 +4,10 @@ tensorflow: `tf.distribute.MirroredStrategy` on two logical CPU devices; jax:
 `keras.distribution.DataParallel` on two host devices (`--xla_force_host_platform_device_count=2`). Each
 runs in a subprocess (`distributed_child.py`: devices are set before the framework starts) that trains
 the same model on the same global batches both ways. torch has no Keras distribution engine.
+
+`Unfreeze` replaces the optimizer in the middle of `fit`; on tensorflow it must build the new one inside
+the model's strategy scope (regression: built outside it, its slots were not mirrored — one copy instead of
+one per replica — and the two-device run stopped after 2 epochs instead of 6).
 """
 
 import json
@@ -21,7 +25,8 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         keras.backend.backend() not in ("tensorflow", "jax"),
-        reason="Keras distributes with tf.distribute (tensorflow) and keras.distribution (jax) only",
+        reason="Keras 3 has no distribution engine for torch (tf.distribute on tensorflow, "
+        "keras.distribution on jax only)",
     ),
 ]
 
