@@ -83,17 +83,34 @@ def summary(model, history, stop):
     }
 
 
-def train(model=None, backup_dir=None, extra_callbacks=(), **fit_kwargs):
-    """Trains the combined recipe; with `backup_dir`, resumable (`BackupAndRestore` after `Unfreeze`)."""
+def process_shard(arrays, process, processes):
+    """The rows process `process` of `processes` feeds, so that the processes' batches side by side are
+    the one-process batches of `BATCH` rows, in the same order (multi-process `keras.distribution`)."""
+    per_process = BATCH // processes
+    rows = np.arange(len(arrays[0])).reshape(-1, BATCH)[
+        :, process * per_process : (process + 1) * per_process
+    ]
+    return tuple(a[rows.ravel()] for a in arrays)
+
+
+def train(model=None, backup_dir=None, extra_callbacks=(), shard=None, **fit_kwargs):
+    """Trains the combined recipe; with `backup_dir`, resumable (`BackupAndRestore` after `Unfreeze`).
+
+    `shard=(process, processes)`: this process feeds its share of each global batch (`process_shard`).
+    """
     model = build() if model is None else model
     (x, y), validation = data()
+    batch = BATCH
+    if shard is not None:
+        (x, y), validation = process_shard((x, y), *shard), process_shard(validation, *shard)
+        batch = BATCH // shard[1]
     own = callbacks(backup_dir)
     if backup_dir is not None:
         own.insert(1, keras.callbacks.BackupAndRestore(backup_dir))
     history = model.fit(
         x,
         y,
-        batch_size=BATCH,
+        batch_size=batch,
         epochs=EPOCHS,
         shuffle=False,
         validation_data=validation,
