@@ -2,8 +2,9 @@
 
 4,000 steps of a tiny model with `GradientClipping` + `GradientNormLogger(every_n_steps=100)`, measured
 every 500 steps (8-16 s per backend here). The full 50,000-step figures are in `docs/guarantees.md`.
-The first 2,000 steps warm up (tracing, allocator pools: +4 to +6 MiB measured on each backend); the last
-2,000 must not grow by more than `RSS_BOUND_MIB`, against +0.0 to +0.2 MiB measured (something kept per
+The first 2,000 steps warm up (tracing, allocator pools: +1.0 to +3.1 MiB measured from the first
+checkpoint); the last 2,000 must not grow by more than `RSS_BOUND_MIB`, against +0.0 (jax), +0.3
+(tensorflow) and +0.01 MiB (torch) measured (something kept per
 read, a retraced function or a copy of the statistics, would add up over the 20 reads of that half; a
 variable created per read shows in the counts).
 """
