@@ -59,6 +59,18 @@ ROWS = {
     ),
     "GradientClipping.update_ratios": (lambda: _clip(update_ratios=1), "update_ratios", 1, TypeError),
     "GradientClipping.clipnorm": (lambda: _clip(clipnorm=1.0), "clipnorm", 1.0, ValueError),
+    "LearningRateMultipliers.multipliers": (
+        lambda: optimizers.LearningRateMultipliers(_sgd(), "dense/kernel"),
+        "multipliers",
+        "dense/kernel",
+        TypeError,
+    ),
+    "LearningRateMultipliers.multipliers[path]": (
+        lambda: optimizers.LearningRateMultipliers(_sgd(), {"dense/kernel": -1.0}),
+        "multipliers['dense/kernel']",
+        -1.0,
+        ValueError,
+    ),
     "CyclicMomentum.inner_optimizer": (
         lambda: optimizers.CyclicMomentum(None),
         "inner_optimizer",
@@ -257,6 +269,7 @@ def test_the_table_covers_the_api():
     assert owners >= {
         "GradientClipping",
         "CyclicMomentum",
+        "LearningRateMultipliers",
         "OneCycle",
         "PowerDecay",
         "ScaledSchedule",

@@ -106,7 +106,7 @@ def _everything_model():
     """One model holding every registered keras-tricks class."""
     keras.utils.set_random_seed(2)
     inputs = keras.Input((6,))
-    h = keras.layers.Dense(8)(inputs)
+    h = keras.layers.Dense(8, name="reused")(inputs)
     h = layers.RReLU(seed=1)(h)
     h = layers.Swish(per_channel=True)(h)
     h = layers.MCDropout(0.1, seed=2)(h)
@@ -115,7 +115,8 @@ def _everything_model():
     rate = schedules.ScaledSchedule(schedules.PowerDecay(0.05, 10), factor=0.5)
     momentum = schedules.OneCycle(0.1, 100, max_momentum=0.95, base_momentum=0.85)
     inner = optimizers.CyclicMomentum(keras.optimizers.SGD(rate, momentum=0.9), schedule=momentum)
-    model.compile(loss="mse", optimizer=optimizers.GradientClipping(inner, "percentile", window=8))
+    clipped = optimizers.GradientClipping(inner, "percentile", window=8)
+    model.compile(loss="mse", optimizer=optimizers.LearningRateMultipliers(clipped, {"reused/kernel": 0.1}))
     return model
 
 
@@ -129,7 +130,14 @@ def test_every_saved_object_loads_in_safe_mode_with_no_custom_objects(tmp_path):
         name.split(">")[1] for name in keras.saving.get_custom_objects() if name.startswith("keras_tricks>")
     }
     used = {type(layer).__name__ for layer in model.layers}
-    used |= {"GradientClipping", "CyclicMomentum", "ScaledSchedule", "PowerDecay", "OneCycle"}
+    used |= {
+        "LearningRateMultipliers",
+        "GradientClipping",
+        "CyclicMomentum",
+        "ScaledSchedule",
+        "PowerDecay",
+        "OneCycle",
+    }
     assert registered <= used, f"registered but not in the saved model: {registered - used}"
     model.save(tmp_path / "everything.keras")
     # MC dropout is random at inference by design: the load is checked through weights and optimizer state.
@@ -139,7 +147,12 @@ def test_every_saved_object_loads_in_safe_mode_with_no_custom_objects(tmp_path):
     )  # a process that imported only keras_tricks
     assert loaded["attempts"] == []
     assert {"RReLU", "Swish", "MCDropout", "MCAlphaDropout"} <= set(loaded["classes"])
-    assert loaded["optimizers"][:3] == ["GradientClipping", "CyclicMomentum", "SGD"]
+    assert loaded["optimizers"][:4] == [
+        "LearningRateMultipliers",
+        "GradientClipping",
+        "CyclicMomentum",
+        "SGD",
+    ]
     for a, b in zip(loaded["weights"], model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     saved = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
