@@ -245,37 +245,43 @@ def main(name, description, make_configs, argv=None):
         print(json.dumps({"keras": keras.__version__, "unit": unit, "results": results}))
         return
 
-    command = "python " + " ".join(
-        [os.path.relpath(sys.argv[0]), *(argv if argv is not None else sys.argv[1:])]
-    )
+    runs = run_per_backend(name, args.backends, argv)
+    for run in runs.values():
+        run.update(epochs=args.epochs, warmup=args.warmup, samples=args.samples)
+    write_results(name, runs, _markdown(name, description, runs))
+
+
+def run_per_backend(name, backends, argv=None):
+    """Runs the calling script once per backend, in a child process with `--child BACKEND` appended
+    to `argv` (the backend is fixed when Keras is imported); the child prints one JSON line.
+
+    Returns `{backend: that JSON object}`, each with the command, machine and date added.
+    """
+    argv = list(argv if argv is not None else sys.argv[1:])
+    command = "python " + " ".join([os.path.relpath(sys.argv[0]), *argv])
     runs = {}
-    for backend in args.backends:
+    for backend in backends:
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        child_argv = [
-            sys.executable,
-            sys.argv[0],
-            *(argv if argv is not None else sys.argv[1:]),
-            "--child",
-            backend,
-        ]
+        child_argv = [sys.executable, sys.argv[0], *argv, "--child", backend]
         print(f"[{name}] measuring on {backend} ...", file=sys.stderr, flush=True)
         out = subprocess.run(child_argv, env=env, capture_output=True, text=True, check=False)
         if out.returncode != 0:
             sys.exit(f"[{name}] the {backend} run failed:\n{out.stderr[-3000:]}")
         run = json.loads(out.stdout.strip().splitlines()[-1])
         run.update(
-            epochs=args.epochs,
-            warmup=args.warmup,
-            samples=args.samples,
             command=command,
             machine=f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             date=time.strftime("%Y-%m-%d"),
         )
         runs[backend] = run
+    return runs
+
+
+def write_results(name, runs, table):
+    """Writes `results/<name>.json` (the runs) and `results/<name>.md` (the table), and prints the table."""
     os.makedirs(RESULTS_DIR, exist_ok=True)
     with open(os.path.join(RESULTS_DIR, f"{name}.json"), "w") as f:
         json.dump(runs, f, indent=2)
-    table = _markdown(name, description, runs)
     with open(os.path.join(RESULTS_DIR, f"{name}.md"), "w") as f:
         f.write(table)
     print(table)

@@ -53,9 +53,17 @@ def test_mc_layers_round_trip(cls, tmp_path):
 
 
 @pytest.mark.parametrize("cls", MC_LAYERS)
-@pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5, "0.5"])
-def test_mc_layers_reject_bad_rates(cls, rate):
-    with pytest.raises(ValueError, match=f"rate={rate}"):
+@pytest.mark.parametrize(
+    "rate, error, received",
+    [
+        (-0.1, ValueError, "rate=-0.1"),
+        (1.0, ValueError, "rate=1.0"),
+        (1.5, ValueError, "rate=1.5"),
+        ("0.5", TypeError, "rate='0.5'"),
+    ],
+)
+def test_mc_layers_reject_bad_rates(cls, rate, error, received):
+    with pytest.raises(error, match=received):
         cls(rate)
 
 

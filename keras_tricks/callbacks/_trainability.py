@@ -16,6 +16,8 @@ inside `fit` needs both renewed:
   the slots of the variables that were trainable before and after.
 """
 
+import contextlib
+
 import keras
 
 
@@ -55,16 +57,28 @@ def _key(variable):
 def rebuild_optimizer(model):
     """Replaces `model.optimizer` by a copy built for `model.trainable_variables`, state carried over."""
     old = model.optimizer
-    new = type(old).from_config(old.get_config())
-    new.build(model.trainable_variables)
-    old_variables = {_key(variable): variable for variable in old.variables}
-    for variable in new.variables:
-        source = old_variables.get(_key(variable))
-        if source is not None and tuple(source.shape) == tuple(variable.shape):
-            # A copy, not the same buffer: JAX donates the new optimizer's buffers to the train step,
-            # and the old optimizer stays referenced by the model's compile config (saved with it).
-            variable.assign(keras.ops.copy(source.value))
+    with _strategy_scope(model):
+        new = type(old).from_config(old.get_config())
+        new.build(model.trainable_variables)
+        old_variables = {_key(variable): variable for variable in old.variables}
+        for variable in new.variables:
+            source = old_variables.get(_key(variable))
+            if source is not None and tuple(source.shape) == tuple(variable.shape):
+                # A copy, not the same buffer: JAX donates the new optimizer's buffers to the train step,
+                # and the old optimizer stays referenced by the model's compile config (saved with it).
+                variable.assign(keras.ops.copy(source.value))
     model.optimizer = new
+
+
+def _strategy_scope(model):
+    """The model's `tf.distribute` strategy scope on tensorflow (callbacks run outside it).
+
+    Optimizer variables created outside it are not mirrored: under `MirroredStrategy` each replica would
+    update its own copy of the slots and the training would silently differ from one device's.
+    """
+    if keras.backend.backend() == "tensorflow":
+        return model.distribute_strategy.scope()
+    return contextlib.nullcontext()
 
 
 def refresh(model):
@@ -86,11 +100,12 @@ def replace_optimizer(model, optimizer):
     old = model.optimizer
     config = model.get_compile_config()
     config["optimizer"] = keras.saving.serialize_keras_object(optimizer)
-    model.compile_from_config(config)
-    model.optimizer.build(model.trainable_variables)
-    old_variables = {_key(variable): variable for variable in old.variables}
-    for variable in model.optimizer.variables:
-        source = old_variables.get(_key(variable))
-        if source is not None and tuple(source.shape) == tuple(variable.shape):
-            variable.assign(keras.ops.copy(source.value))
+    with _strategy_scope(model):
+        model.compile_from_config(config)
+        model.optimizer.build(model.trainable_variables)
+        old_variables = {_key(variable): variable for variable in old.variables}
+        for variable in model.optimizer.variables:
+            source = old_variables.get(_key(variable))
+            if source is not None and tuple(source.shape) == tuple(variable.shape):
+                variable.assign(keras.ops.copy(source.value))
     refresh(model)

@@ -62,12 +62,14 @@ class GradientNormLogger(keras.callbacks.Callback):
         if every_n_steps is None:
             # Keras's own no-op, which it recognises as "no per-batch hook".
             self.on_train_batch_end = super().on_train_batch_end
-        self._optimizer = None
         self._reads = 0
 
+    def _wrapper(self):
+        # Looked up at each read, not kept: `Unfreeze` replaces `model.optimizer` in the middle of `fit`.
+        return _find_wrapper(self.model.optimizer)
+
     def on_train_begin(self, logs=None):
-        self._optimizer = _find_wrapper(self.model.optimizer)
-        if self._optimizer is None:
+        if self._wrapper() is None:
             raise ValueError(
                 "GradientNormLogger reads the statistics of a GradientClipping optimizer, but the model's "
                 f"optimizer is {self.model.optimizer!r}. Wrap it when compiling, e.g.\n"
@@ -78,16 +80,26 @@ class GradientNormLogger(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._reads = 0
+        # Each epoch starts from zero even when the state comes from a checkpoint taken before the last
+        # read (`BackupAndRestore` listed before this callback saves the unread sums).
+        optimizer = self._wrapper()
+        if optimizer.built:  # on tensorflow the optimizer may be built at the first trace
+            self._sync()
+            optimizer.reset_statistics()
 
-    def _read_and_reset(self, logs):
+    def _sync(self):
         sync = getattr(self.model, "jax_state_sync", None)
         if sync is not None:  # jax keeps the live state outside the variables between epochs
             sync()
-        stats = self._optimizer.statistics()
+
+    def _read_and_reset(self, logs):
+        self._sync()
+        optimizer = self._wrapper()
+        stats = optimizer.statistics()
         for key, value in stats.items():
             if self.per_layer or "/" not in key:
                 logs[key] = float(keras.ops.convert_to_numpy(value))
-        self._optimizer.reset_statistics()
+        optimizer.reset_statistics()
         return logs
 
     def on_train_batch_end(self, batch, logs=None):

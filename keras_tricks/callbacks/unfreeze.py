@@ -5,6 +5,7 @@ import numbers
 import keras
 
 from keras_tricks.callbacks import _trainability
+from keras_tricks.callbacks._callback_state import CallbackState
 from keras_tricks.optimizers import LearningRateMultipliers
 
 
@@ -56,6 +57,12 @@ class Unfreeze(keras.callbacks.Callback):
             one per group with `gradual=True` (in the order of `layers`, e.g. `[0.25, 0.5, 1.0]`).
             Defaults to `None` (the optimizer's rate for all).
         verbose: int. `1` prints a line at each unfreeze. Defaults to `0`.
+        backup_dir: str or `None`. A directory of its own (not `BackupAndRestore`'s) where the callback
+            records the last finished epoch, so that a `fit` resumed by `keras.callbacks.BackupAndRestore`
+            starts with the trainability the checkpoint was saved with (otherwise Keras skips loading
+            the optimizer's variables, whose list depends on it). List `Unfreeze` before
+            `BackupAndRestore`: it must set the layers before the checkpoint is loaded. Defaults to
+            `None` (not kept).
 
     Example:
 
@@ -82,7 +89,14 @@ class Unfreeze(keras.callbacks.Callback):
     """
 
     def __init__(
-        self, layers, epoch, gradual=False, lr_multiplier=None, group_lr_multipliers=None, verbose=0
+        self,
+        layers,
+        epoch,
+        gradual=False,
+        lr_multiplier=None,
+        group_lr_multipliers=None,
+        verbose=0,
+        backup_dir=None,
     ):
         super().__init__()
         if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
@@ -136,6 +150,8 @@ class Unfreeze(keras.callbacks.Callback):
         self.gradual = gradual
         self.lr_multiplier = lr_multiplier
         self.verbose = verbose
+        self.backup_dir = backup_dir
+        self._state = CallbackState(backup_dir, type(self).__name__) if backup_dir is not None else None
         self._groups = groups if gradual else [[item for g in groups for item in g]]
         self._resolved = None
         self.async_safe = True
@@ -192,9 +208,17 @@ class Unfreeze(keras.callbacks.Callback):
                 multipliers = {**optimizer.multipliers, **multipliers}
                 optimizer = optimizer.inner_optimizer
             _trainability.replace_optimizer(self.model, LearningRateMultipliers(optimizer, multipliers))
-        self._apply(None)
+        last_finished = None
+        if self._state is not None:
+            self._state.begin()
+            saved = self._state.load()
+            last_finished = None if saved is None else saved[0]
+        # A resumed fit: the trainability of the last finished epoch, the one its checkpoint was saved with.
+        self._apply(last_finished)
 
     def on_epoch_begin(self, epoch, logs=None):
+        if self._state is not None:
+            self._state.resume(epoch)  # warns about a state from elsewhere in training
         changed = self._apply(epoch)
         if self.lr_multiplier is not None and epoch == self.epoch:
             optimizer = self.model.optimizer
@@ -202,3 +226,11 @@ class Unfreeze(keras.callbacks.Callback):
         if changed and self.verbose:
             names = ", ".join(layer.name for layer in changed)
             print(f"\nEpoch {epoch + 1}: Unfreeze unfroze {names}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._state is not None:
+            self._state.save(epoch, {})
+
+    def on_train_end(self, logs=None):
+        if self._state is not None:
+            self._state.clear()

@@ -1,0 +1,71 @@
+"""The combined recipe on two devices equals it on one, on the engines Keras uses.
+
+tensorflow: `tf.distribute.MirroredStrategy` on two logical CPU devices; jax:
+`keras.distribution.DataParallel` on two host devices (`--xla_force_host_platform_device_count=2`). Each
+runs in a subprocess (`distributed_child.py`: devices are set before the framework starts) that trains
+the same model on the same global batches both ways. torch has no Keras distribution engine.
+
+`Unfreeze` replaces the optimizer in the middle of `fit`; on tensorflow it must build the new one inside
+the model's strategy scope (regression: built outside it, its slots were not mirrored — one copy instead of
+one per replica — and the two-device run stopped after 2 epochs instead of 6).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from tests.integration import combined
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        keras.backend.backend() not in ("tensorflow", "jax"),
+        reason="Keras 3 has no distribution engine for torch (tf.distribute on tensorflow, "
+        "keras.distribution on jax only)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def runs():
+    child = os.path.join(os.path.dirname(__file__), "distributed_child.py")
+    out = subprocess.run(
+        [sys.executable, child, keras.backend.backend()],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_run_was_really_on_two_devices(runs):
+    assert runs["devices"] == 2
+    assert runs["single"]["weight_copies"] == runs["single"]["slot_copies"] == 1
+    assert runs["distributed"]["weight_copies"] == runs["distributed"]["slot_copies"] == 2
+
+
+def test_norms_clipping_schedule_and_stopping_equal_one_device(runs):
+    single, distributed = runs["single"], runs["distributed"]
+    # Decisions: the same stopping epoch, steps, AutoClip history length.
+    for key in ("stopped_epoch", "epochs_run", "iterations", "autoclip_count"):
+        assert distributed[key] == single[key], key
+    assert 2 <= single["stopped_epoch"] < combined.EPOCHS - 1  # it stopped after the unfreeze
+    # Logged norms to 1e-5 relative; clip rates and learning rates exactly as decided on one device.
+    for key in ("grad_norm", "grad_norm_max"):
+        np.testing.assert_allclose(
+            distributed["history"][key], single["history"][key], rtol=1e-5, err_msg=key
+        )
+    assert distributed["history"]["grad_clip_rate"] == single["history"]["grad_clip_rate"]
+    np.testing.assert_allclose(
+        distributed["history"]["learning_rate"], single["history"]["learning_rate"], rtol=1e-7
+    )
+    np.testing.assert_allclose(distributed["autoclip_history"], single["autoclip_history"], rtol=1e-5)
+    for a, b in zip(distributed["weights"], single["weights"], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
