@@ -139,8 +139,8 @@ def parse_args(argv=None):
 
 
 def _format(values):
-    if not isinstance(values[0], (int, float)):
-        return str(values[0])
+    if not isinstance(values[0], (int, float)):  # text (e.g. "3.10 / 3.10"): no mean to take
+        return str(values[0]) + (" (first seed)" if len({str(value) for value in values}) > 1 else "")
     if len(values) == 1:
         return f"{values[0]:.4f}"
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f} ({len(values)} seeds)"

@@ -69,3 +69,14 @@ def test_it_tells_where_the_table_and_the_figures_are(tmp_path, monkeypatch, cap
     out = capsys.readouterr().out
     assert f"Table written to {tmp_path / 'reproduction.md'}" in out
     assert f"Figures (1 PNG) in {tmp_path}: a_figure.png." in out
+
+
+def test_a_text_result_that_varies_over_seeds_is_marked_as_the_first_seeds(tmp_path, monkeypatch):
+    def section(args, seed):
+        return [("norms", None, f"{seed} / 1"), ("count", None, "6")]
+
+    monkeypatch.setitem(chapter11.BUILT_IN, "data", section)
+    chapter11.main(["--sections", "data", "--full", "--seeds", "2", "--output", str(tmp_path)])
+    table = (tmp_path / "reproduction.md").read_text()
+    assert "| norms | — | 42 / 1 (first seed) | measured |" in table
+    assert "| count | — | 6 | measured |" in table
