@@ -80,3 +80,21 @@ def test_a_text_result_that_varies_over_seeds_is_marked_as_the_first_seeds(tmp_p
     table = (tmp_path / "reproduction.md").read_text()
     assert "| norms | — | 42 / 1 (first seed) | measured |" in table
     assert "| count | — | 6 | measured |" in table
+
+
+def test_missing_data_gets_the_data_loaders_message(tmp_path, monkeypatch):
+    import keras
+
+    import keras_tricks.datasets
+    from keras_tricks.datasets import DatasetError, load_fashion_mnist
+
+    def offline(*args, **kwargs):
+        raise Exception("no network")  # what Keras raises on a failed download
+
+    def nowhere(pixels="unit"):
+        return load_fashion_mnist(pixels, cache_dir=str(tmp_path / "cache"), debian_dir=str(tmp_path / "no"))
+
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", offline)
+    monkeypatch.setattr(keras_tricks.datasets, "load_fashion_mnist", nowhere)
+    with pytest.raises(DatasetError, match="sudo apt-get install dataset-fashion-mnist"):
+        chapter11.main(["--sections", "data", "--output", str(tmp_path / "out")])
