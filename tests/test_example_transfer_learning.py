@@ -35,6 +35,9 @@ def test_quick_run_rows_figure_and_the_two_recipes_agree(tmp_path, monkeypatch):
     model_a, scratch, book, ours, gain = (row.ours for row in rows)
     assert all(0 <= value <= 1 for value in (model_a, scratch, book, ours))
     assert gain == pytest.approx(book - scratch)
-    # Plain SGD keeps no state, so one fit with Unfreeze is the book's two compiles (to float rounding).
-    assert ours == pytest.approx(book, abs=0.005)
+    # The same recipe, but not the same batches after the unfreeze: the book's second `compile` draws from
+    # the global RNG, which moves the shuffling of later epochs on jax and torch (measured: 0.9 points
+    # apart on torch here). The exact equality, batch for batch, is tests/test_unfreeze.py's.
+    assert ours == pytest.approx(book, abs=0.03)
+    assert min(ours, book) > 0.6  # both learned task B (chance: 0.5)
     assert (tmp_path / "transfer_learning.png").stat().st_size > 10_000
