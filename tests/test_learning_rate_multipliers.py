@@ -1,3 +1,5 @@
+"""keras_tricks/optimizers/learning_rate_multipliers.py: each listed variable trains at its own rate."""
+
 import keras
 import numpy as np
 import pytest

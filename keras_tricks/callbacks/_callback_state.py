@@ -11,9 +11,12 @@ own (`BackupAndRestore`'s directory must hold only its files):
 Each file is written to a temporary name and renamed, and the JSON names the arrays file it goes with, so
 an interruption while saving leaves the previous consistent state.
 
-A callback calls `begin()` in `on_train_begin` and `resume(epoch)` in `on_epoch_begin`: the saved state is
-handed back only if training starts at the epoch after the one it was saved at; a state from elsewhere
-in training (a run restarted from scratch) is discarded with a warning.
+A callback calls `begin()` in `on_train_begin`, `resume(epoch)` in `on_epoch_begin`, `save(...)` in
+`on_epoch_end` and `clear()` in `on_train_end`: the saved state is handed back only if training starts at
+the epoch after the one it was saved at; a state from elsewhere in training (a run restarted from scratch)
+is discarded with a warning. Without a directory (`backup_dir=None`, the callbacks' default) every method
+does nothing, so the callbacks call them unconditionally; `enabled` says whether a state is kept (to skip
+work that only feeds `save`).
 """
 
 import json
@@ -26,13 +29,18 @@ _STATE_FILE = "state.json"
 
 
 class CallbackState:
-    """Reads and writes one callback's state in `directory`."""
+    """Reads and writes one callback's state in `directory` (`None`: keeps nothing)."""
 
     def __init__(self, directory, owner):
-        self.directory = os.fspath(directory)
+        self.directory = None if directory is None else os.fspath(directory)
         self.owner = owner
         self._arrays_file = None
         self._pending = None
+
+    @property
+    def enabled(self):
+        """Whether a state is kept (a directory was given)."""
+        return self.directory is not None
 
     def begin(self):
         """Reads the saved state, if any, for `resume`."""
@@ -56,6 +64,8 @@ class CallbackState:
 
     def save(self, epoch, scalars, arrays=None):
         """Records the state after `epoch`; `arrays` (a dict of lists of arrays) only when they changed."""
+        if not self.enabled:
+            return
         os.makedirs(self.directory, exist_ok=True)
         previous = self._arrays_file
         if arrays is not None:
@@ -81,6 +91,8 @@ class CallbackState:
 
     def load(self):
         """Returns `(epoch, scalars, arrays)` as saved, or `None` when nothing was saved."""
+        if not self.enabled:
+            return None
         path = os.path.join(self.directory, _STATE_FILE)
         if not os.path.exists(path):
             return None
@@ -98,6 +110,8 @@ class CallbackState:
 
     def clear(self):
         """Deletes the saved state (training finished: nothing to resume)."""
+        if not self.enabled:
+            return
         for name in os.listdir(self.directory) if os.path.isdir(self.directory) else []:
             if name == _STATE_FILE or name.startswith(("arrays-", "tmp-")):
                 _remove(os.path.join(self.directory, name))

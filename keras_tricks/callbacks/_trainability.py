@@ -60,14 +60,19 @@ def rebuild_optimizer(model):
     with _strategy_scope(model):
         new = type(old).from_config(old.get_config())
         new.build(model.trainable_variables)
-        old_variables = {_key(variable): variable for variable in old.variables}
-        for variable in new.variables:
-            source = old_variables.get(_key(variable))
-            if source is not None and tuple(source.shape) == tuple(variable.shape):
-                # A copy, not the same buffer: JAX donates the new optimizer's buffers to the train step,
-                # and the old optimizer stays referenced by the model's compile config (saved with it).
-                variable.assign(keras.ops.copy(source.value))
+        _carry_state(old, new)
     model.optimizer = new
+
+
+def _carry_state(old, new):
+    """Copies each variable of optimizer `old` into the variable of `new` at the same path and shape."""
+    old_variables = {_key(variable): variable for variable in old.variables}
+    for variable in new.variables:
+        source = old_variables.get(_key(variable))
+        if source is not None and tuple(source.shape) == tuple(variable.shape):
+            # A copy, not the same buffer: JAX donates the new optimizer's buffers to the train step,
+            # and the old optimizer stays referenced by the model's compile config (saved with it).
+            variable.assign(keras.ops.copy(source.value))
 
 
 def _strategy_scope(model):
@@ -103,9 +108,5 @@ def replace_optimizer(model, optimizer):
     with _strategy_scope(model):
         model.compile_from_config(config)
         model.optimizer.build(model.trainable_variables)
-        old_variables = {_key(variable): variable for variable in old.variables}
-        for variable in model.optimizer.variables:
-            source = old_variables.get(_key(variable))
-            if source is not None and tuple(source.shape) == tuple(variable.shape):
-                variable.assign(keras.ops.copy(source.value))
+        _carry_state(old, model.optimizer)
     refresh(model)

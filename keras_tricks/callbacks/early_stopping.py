@@ -173,7 +173,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         self.smoothing = smoothing
         self.restore_optimizer = restore_optimizer
         self.backup_dir = backup_dir
-        self._state = CallbackState(backup_dir, type(self).__name__) if backup_dir is not None else None
+        self._state = CallbackState(backup_dir, type(self).__name__)
         self.async_safe = True  # only epoch hooks: batches may be dispatched asynchronously
         self._reset_prechelt()
 
@@ -189,11 +189,10 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         self._reset_prechelt()
-        if self._state is not None:
-            self._state.begin()
+        self._state.begin()
 
     def on_epoch_begin(self, epoch, logs=None):
-        saved = self._state.resume(epoch) if self._state is not None else None
+        saved = self._state.resume(epoch)
         if saved is None:
             return
         scalars, arrays = saved
@@ -230,7 +229,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             self.best_optimizer_variables = [
                 keras.ops.convert_to_numpy(v) for v in self.model.optimizer.variables
             ]
-        if self._state is not None:
+        if self._state.enabled:  # skips copying the best weights for nothing
             self._save_state(epoch, new_best)
 
     def _prechelt_stops(self, value, logs):
@@ -275,8 +274,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                 self.model.optimizer.variables, self.best_optimizer_variables, strict=True
             ):
                 variable.assign(value)
-        if self._state is not None:
-            self._state.clear()
+        self._state.clear()
 
     def _save_state(self, epoch, new_best):
         scalars = {name: getattr(self, name) for name in _SCALARS}

@@ -1,15 +1,7 @@
 import keras
 
+from keras_tricks.optimizers import _wrapper
 from keras_tricks.optimizers.gradient_clipping import GradientClipping
-
-
-def _find_wrapper(optimizer):
-    # Under a mixed-precision policy model.compile puts a LossScaleOptimizer around ours.
-    while optimizer is not None:
-        if isinstance(optimizer, GradientClipping):
-            return optimizer
-        optimizer = getattr(optimizer, "inner_optimizer", None)
-    return None
 
 
 class GradientNormLogger(keras.callbacks.Callback):
@@ -66,7 +58,8 @@ class GradientNormLogger(keras.callbacks.Callback):
 
     def _wrapper(self):
         # Looked up at each read, not kept: `Unfreeze` replaces `model.optimizer` in the middle of `fit`.
-        return _find_wrapper(self.model.optimizer)
+        # Under a mixed-precision policy model.compile puts a LossScaleOptimizer around ours.
+        return _wrapper.find(self.model.optimizer, GradientClipping)
 
     def on_train_begin(self, logs=None):
         if self._wrapper() is None:

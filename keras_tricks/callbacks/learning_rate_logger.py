@@ -1,6 +1,6 @@
 import keras
 
-from keras_tricks.optimizers import CyclicMomentum
+from keras_tricks.optimizers import CyclicMomentum, _wrapper
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -35,7 +35,6 @@ class LearningRateLogger(keras.callbacks.Callback):
             return
         optimizer = self.model.optimizer
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-        while optimizer is not None and not isinstance(optimizer, CyclicMomentum):
-            optimizer = getattr(optimizer, "inner_optimizer", None)
-        if optimizer is not None:
-            logs["momentum"] = float(keras.ops.convert_to_numpy(optimizer.momentum))
+        cyclic = _wrapper.find(optimizer, CyclicMomentum)
+        if cyclic is not None:
+            logs["momentum"] = float(keras.ops.convert_to_numpy(cyclic.momentum))

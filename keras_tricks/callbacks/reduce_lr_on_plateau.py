@@ -85,7 +85,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
         self.cooldown = cooldown
         self.min_lr = min_lr
         self.backup_dir = backup_dir
-        self._state = CallbackState(backup_dir, type(self).__name__) if backup_dir is not None else None
+        self._state = CallbackState(backup_dir, type(self).__name__)
         self.async_safe = True
 
     def _improved(self, current):
@@ -111,11 +111,10 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
             self.model.optimizer.learning_rate = schedule
             self._scaled = schedule
             self._retrace()
-        if self._state is not None:
-            self._state.begin()
+        self._state.begin()
 
     def on_epoch_begin(self, epoch, logs=None):
-        saved = self._state.resume(epoch) if self._state is not None else None
+        saved = self._state.resume(epoch)
         if saved is None:
             return
         scalars, _ = saved
@@ -127,8 +126,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
             self._retrace()
 
     def on_train_end(self, logs=None):
-        if self._state is not None:
-            self._state.clear()
+        self._state.clear()
 
     def _retrace(self):
         # The train function may already be traced around the old learning rate (a second `fit`), and on
@@ -138,7 +136,7 @@ class ReduceLROnPlateau(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._update(epoch, logs)
-        if self._state is not None:
+        if self._state.enabled:  # a host read of the factor only when it is kept
             factor = None
             if self._scaled is not None:
                 factor = float(keras.ops.convert_to_numpy(self._scaled.factor))

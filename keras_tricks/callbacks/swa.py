@@ -77,18 +77,17 @@ class SWA(keras.callbacks.Callback):
         self.backup_dir = backup_dir
         self.verbose = verbose
         self.async_safe = True
-        self._state = CallbackState(backup_dir, type(self).__name__) if backup_dir is not None else None
+        self._state = CallbackState(backup_dir, type(self).__name__)
         self.average = None
         self.averaged_epochs = 0
 
     def on_train_begin(self, logs=None):
         self.average = None
         self.averaged_epochs = 0
-        if self._state is not None:
-            self._state.begin()
+        self._state.begin()
 
     def on_epoch_begin(self, epoch, logs=None):
-        saved = self._state.resume(epoch) if self._state is not None else None
+        saved = self._state.resume(epoch)
         if saved is None:
             return
         scalars, arrays = saved
@@ -105,12 +104,10 @@ class SWA(keras.callbacks.Callback):
             n = self.averaged_epochs
             self.average = [a + (w - a) / (n + 1) for a, w in zip(self.average, weights, strict=True)]
         self.averaged_epochs += 1
-        if self._state is not None:
-            self._state.save(epoch, {"averaged_epochs": self.averaged_epochs}, {"average": self.average})
+        self._state.save(epoch, {"averaged_epochs": self.averaged_epochs}, {"average": self.average})
 
     def on_train_end(self, logs=None):
-        if self._state is not None:
-            self._state.clear()
+        self._state.clear()
         if self.average is None:
             return
         for variable, value in zip(self.model.trainable_variables, self.average, strict=True):

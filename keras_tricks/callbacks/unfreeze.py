@@ -6,7 +6,7 @@ import keras
 
 from keras_tricks.callbacks import _trainability
 from keras_tricks.callbacks._callback_state import CallbackState
-from keras_tricks.optimizers import LearningRateMultipliers
+from keras_tricks.optimizers import LearningRateMultipliers, _wrapper
 
 
 class Unfreeze(keras.callbacks.Callback):
@@ -151,7 +151,7 @@ class Unfreeze(keras.callbacks.Callback):
         self.lr_multiplier = lr_multiplier
         self.verbose = verbose
         self.backup_dir = backup_dir
-        self._state = CallbackState(backup_dir, type(self).__name__) if backup_dir is not None else None
+        self._state = CallbackState(backup_dir, type(self).__name__)
         self._groups = groups if gradual else [[item for g in groups for item in g]]
         self._resolved = None
         self.async_safe = True
@@ -193,9 +193,7 @@ class Unfreeze(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         optimizer = self.model.optimizer
-        innermost = optimizer
-        while hasattr(innermost, "inner_optimizer"):  # wrappers: GradientClipping, LossScaleOptimizer ...
-            innermost = innermost.inner_optimizer
+        *_, innermost = _wrapper.chain(optimizer)  # below GradientClipping, LossScaleOptimizer ...
         learning_rate = innermost.get_config().get("learning_rate")
         if self.lr_multiplier is not None and not isinstance(learning_rate, numbers.Real):
             raise TypeError(
@@ -208,17 +206,14 @@ class Unfreeze(keras.callbacks.Callback):
                 multipliers = {**optimizer.multipliers, **multipliers}
                 optimizer = optimizer.inner_optimizer
             _trainability.replace_optimizer(self.model, LearningRateMultipliers(optimizer, multipliers))
-        last_finished = None
-        if self._state is not None:
-            self._state.begin()
-            saved = self._state.load()
-            last_finished = None if saved is None else saved[0]
+        self._state.begin()
+        saved = self._state.load()
+        last_finished = None if saved is None else saved[0]
         # A resumed fit: the trainability of the last finished epoch, the one its checkpoint was saved with.
         self._apply(last_finished)
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self._state is not None:
-            self._state.resume(epoch)  # warns about a state from elsewhere in training
+        self._state.resume(epoch)  # warns about a state from elsewhere in training
         changed = self._apply(epoch)
         if self.lr_multiplier is not None and epoch == self.epoch:
             optimizer = self.model.optimizer
@@ -228,9 +223,7 @@ class Unfreeze(keras.callbacks.Callback):
             print(f"\nEpoch {epoch + 1}: Unfreeze unfroze {names}.")
 
     def on_epoch_end(self, epoch, logs=None):
-        if self._state is not None:
-            self._state.save(epoch, {})
+        self._state.save(epoch, {})
 
     def on_train_end(self, logs=None):
-        if self._state is not None:
-            self._state.clear()
+        self._state.clear()

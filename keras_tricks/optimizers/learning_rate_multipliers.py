@@ -64,10 +64,8 @@ class LearningRateMultipliers(OptimizerWrapper):
         self._factors = [self.multipliers.get(variable.path, 1.0) for variable in var_list]
 
     def _scale(self, before, after):
-        return [
-            new if factor == 1.0 else old + ops.cast(factor, new.dtype) * (new - old)
-            for old, new, factor in zip(before, after, self._factors, strict=True)
-        ]
+        pairs = zip(before, after, self._factors, strict=True)
+        return [_scaled(old, new, factor) for old, new, factor in pairs]
 
     def apply(self, grads, trainable_variables=None):
         self._build_once(trainable_variables)
@@ -82,8 +80,7 @@ class LearningRateMultipliers(OptimizerWrapper):
         self.inner_optimizer.apply(grads, trainable_variables)
         for variable, old, factor in zip(variables, before, factors, strict=True):
             if factor != 1.0:
-                new = variable.value
-                variable.assign(old + ops.cast(factor, new.dtype) * (new - old))
+                variable.assign(_scaled(old, variable.value, factor))
 
     def stateless_apply(self, optimizer_variables, grads, trainable_variables):
         self._check_built_for_stateless()
@@ -99,3 +96,8 @@ class LearningRateMultipliers(OptimizerWrapper):
 
     def get_config(self):
         return {**self._inner_config(), "multipliers": dict(self.multipliers)}
+
+
+def _scaled(old, new, factor):
+    """`old + factor · (new − old)`: the inner optimizer's update of one variable scaled by `factor`."""
+    return new if factor == 1.0 else old + ops.cast(factor, new.dtype) * (new - old)
