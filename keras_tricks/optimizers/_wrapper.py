@@ -64,6 +64,11 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
     def finalize_variable_values(self, var_list):
         self.inner_optimizer.finalize_variable_values(var_list)
 
+    def _built_for(self, trainable_variables):
+        """Builds on first use; the variables `apply` updates (its argument, or all the trainable ones)."""
+        self._build_once(trainable_variables)
+        return self._trainable_variables if trainable_variables is None else list(trainable_variables)
+
     def _check_built_for_stateless(self):
         if not self.built:
             raise ValueError(

@@ -178,8 +178,7 @@ class CyclicMomentum(OptimizerWrapper):
         return momentum - self.inner_optimizer.momentum
 
     def apply(self, grads, trainable_variables=None):
-        self._build_once(trainable_variables)
-        variables = self._trainable_variables if trainable_variables is None else list(trainable_variables)
+        variables = self._built_for(trainable_variables)
         grads = [None if g is None else ops.convert_to_tensor(g) for g in grads]
         momentum = self.momentum
         if not self._is_sgd:

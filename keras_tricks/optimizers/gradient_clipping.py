@@ -243,8 +243,7 @@ class GradientClipping(OptimizerWrapper):
         return clipping.percentile_of_history(history, ops.maximum(count, 1), self.percentile)
 
     def apply(self, grads, trainable_variables=None):
-        self._build_once(trainable_variables)
-        variables = self._trainable_variables if trainable_variables is None else list(trainable_variables)
+        variables = self._built_for(trainable_variables)
         if keras.backend.backend() == "jax":
             # JAX's `cond` cannot hold the inner optimizer's assignments: go through the stateless path.
             self._apply_through_stateless(grads, variables)

@@ -68,8 +68,7 @@ class LearningRateMultipliers(OptimizerWrapper):
         return [_scaled(old, new, factor) for old, new, factor in pairs]
 
     def apply(self, grads, trainable_variables=None):
-        self._build_once(trainable_variables)
-        variables = self._trainable_variables if trainable_variables is None else list(trainable_variables)
+        variables = self._built_for(trainable_variables)
         if keras.backend.backend() == "jax":
             self._apply_through_stateless(grads, variables)
             return
