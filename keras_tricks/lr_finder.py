@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from keras_tricks import _checks
+from keras_tricks.optimizers import CyclicMomentum, LearningRateMultipliers, learning_rate_multipliers
 
 RULES = ("minimum", "steepest", "valley")
 
@@ -72,6 +73,37 @@ def _suggestions(learning_rates, smoothed):
         "steepest": float(learning_rates[steepest]),
         "valley": float(learning_rates[_valley(list(smoothed))]),
     }
+
+
+def _sweep_optimizer(config, schedule, paths, model):
+    """The serialized optimizer chain `config` with `schedule` as the innermost learning rate.
+
+    Every wrapper is kept (the sweep measures the training that will run: clipped, scaled...), except
+    `CyclicMomentum`, whose momentum schedule follows the training's steps, not the sweep's: it is
+    replaced by its inner optimizer at the momentum it starts training with. `LearningRateMultipliers`
+    gets the clone's variable paths (`paths`: the model's path → the clone's).
+    """
+    optimizer = keras.saving.deserialize_keras_object(config)
+    inner = getattr(optimizer, "inner_optimizer", None)
+    if inner is None:
+        return {**config, "config": {**config["config"], "learning_rate": schedule}}
+    inner_config = config["config"]["inner_optimizer"]
+    if isinstance(optimizer, CyclicMomentum):
+        argument = "momentum" if isinstance(inner, keras.optimizers.SGD) else "beta_1"
+        start = float(keras.ops.convert_to_numpy(optimizer.momentum_at(0)))
+        inner_config = {**inner_config, "config": {**inner_config["config"], argument: start}}
+        return _sweep_optimizer(inner_config, schedule, paths, model)
+    outer = dict(config["config"])
+    if isinstance(optimizer, LearningRateMultipliers):
+        # Keys may be full paths, which hold the model's name: name the clone's variables instead.
+        outer["multipliers"] = {
+            paths[v.path]: factor
+            for v in model.weights
+            for key, factor in optimizer.multipliers.items()
+            if learning_rate_multipliers.matches(key, v.path)
+        }
+    outer["inner_optimizer"] = _sweep_optimizer(inner_config, schedule, paths, model)
+    return {**config, "config": outer}
 
 
 def find_learning_rate(
@@ -163,9 +195,15 @@ def find_learning_rate(
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
     config = model.get_compile_config()
-    optimizer = dict(config["optimizer"], config=dict(config["optimizer"]["config"]))
-    optimizer["config"]["learning_rate"] = keras.saving.serialize_keras_object(
-        keras.optimizers.schedules.ExponentialDecay(min_lr, decay_steps=steps - 1, decay_rate=max_lr / min_lr)
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        min_lr, decay_steps=steps - 1, decay_rate=max_lr / min_lr
+    )
+    paths = dict(zip((v.path for v in model.weights), (v.path for v in clone.weights), strict=True))
+    optimizer = _sweep_optimizer(
+        keras.saving.serialize_keras_object(model.optimizer),
+        keras.saving.serialize_keras_object(schedule),
+        paths,
+        model,
     )
     clone.compile_from_config({**config, "optimizer": optimizer, "metrics": None, "weighted_metrics": None})
 

@@ -222,7 +222,7 @@ def test_resumed_by_backup_and_restore_it_stops_as_an_uninterrupted_run(tmp_path
                 Interrupt(4),
             ],
         )
-    assert os.path.exists(os.path.join(state_dir, "state.json"))
+    assert os.path.exists(os.path.join(state_dir, "keras_tricks_state.json"))
     fresh = EarlyStopping(restore_best_weights=True, backup_dir=state_dir, **arguments)  # a new process
     history = run(resumed, [backup, fresh])
     assert len(history.history["loss"]) == reference.stopped_epoch + 1 - 4
@@ -247,7 +247,7 @@ def test_state_from_elsewhere_in_training_is_ignored_with_a_warning(tmp_path):
     second = EarlyStopping(patience=5, backup_dir=state_dir)
     second.set_model(model)
     second.on_train_begin()
-    with pytest.warns(UserWarning, match="saved after epoch 3 but training starts at epoch 1"):
+    with pytest.warns(UserWarning, match="saved after epoch 2, 3 but training starts at epoch 1"):
         second.on_epoch_begin(0)
     assert second.best is None and second.wait == 0
 

@@ -22,11 +22,15 @@ def test_logs_the_schedule_value_at_each_epoch_end():
     np.testing.assert_allclose(logged, expected, rtol=1e-6)
 
 
-def test_logs_the_plateau_factor_too():
-    # min_delta so large that only the first epoch counts as an improvement: a reduction every epoch after
+@pytest.mark.parametrize("logger_first", [True, False])
+def test_logs_the_plateau_factor_too(logger_first):
+    # min_delta so large that only the first epoch counts as an improvement: a reduction at the end of
+    # every epoch after it. The rate logged is the one the epoch ran with (as Keras's ReduceLROnPlateau
+    # logs it), whatever the order of the two callbacks.
     plateau = ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=1e9)
-    logged, schedule = _fit([plateau, LearningRateLogger()])
-    expected = [factor * float(schedule(steps)) for factor, steps in ((1, 4), (0.5, 8), (0.25, 12))]
+    callbacks = [LearningRateLogger(), plateau] if logger_first else [plateau, LearningRateLogger()]
+    logged, schedule = _fit(callbacks, epochs=4)
+    expected = [factor * float(schedule(steps)) for factor, steps in ((1, 4), (1, 8), (0.5, 12), (0.25, 16))]
     np.testing.assert_allclose(logged, expected, rtol=1e-5)
 
 

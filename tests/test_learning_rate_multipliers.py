@@ -135,7 +135,7 @@ def test_config_round_trips():
         ([0.1], TypeError, "Received: multipliers=[0.1]"),
         ({"a/kernel": 0}, ValueError, "Received: multipliers['a/kernel']=0"),
         ({"a/kernel": -1.0}, ValueError, "Received: multipliers['a/kernel']=-1.0"),
-        ({"a/kernel": True}, ValueError, "Received: multipliers['a/kernel']=True"),
+        ({"a/kernel": True}, TypeError, "Received: multipliers['a/kernel']=True"),
         ({3: 0.1}, TypeError, "Received: 3"),
     ],
 )

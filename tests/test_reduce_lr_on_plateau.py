@@ -102,7 +102,7 @@ def test_scaled_schedule_round_trips():
         (dict(factor=0.0), ValueError, "factor=0.0"),
         (dict(factor=float("nan")), ValueError, "factor=nan"),
         (dict(patience=-1), ValueError, "patience=-1"),
-        (dict(cooldown=1.5), ValueError, "cooldown=1.5"),
+        (dict(cooldown=1.5), TypeError, "cooldown=1.5"),
         (dict(mode="up"), ValueError, "mode='up'"),
         (dict(min_lr=-0.1), ValueError, "min_lr=-0.1"),
     ],

@@ -55,11 +55,11 @@ class _Recorder(keras.callbacks.Callback):
     "kwargs, error",
     [
         ({"layers": ["a"], "epoch": -1}, ValueError),
-        ({"layers": ["a"], "epoch": 1.5}, ValueError),
-        ({"layers": ["a"], "epoch": True}, ValueError),
+        ({"layers": ["a"], "epoch": 1.5}, TypeError),
+        ({"layers": ["a"], "epoch": True}, TypeError),
         ({"layers": ["a"], "epoch": 1, "lr_multiplier": 0}, ValueError),
         ({"layers": ["a"], "epoch": 1, "lr_multiplier": -0.1}, ValueError),
-        ({"layers": ["a"], "epoch": 1, "lr_multiplier": "0.1"}, ValueError),
+        ({"layers": ["a"], "epoch": 1, "lr_multiplier": "0.1"}, TypeError),
         ({"layers": "a", "epoch": 1}, TypeError),
         ({"layers": [], "epoch": 1}, ValueError),
         ({"layers": [["a"], []], "epoch": 1, "gradual": True}, ValueError),
@@ -69,7 +69,7 @@ class _Recorder(keras.callbacks.Callback):
         ({"layers": ["a"], "epoch": 1, "group_lr_multipliers": 0}, ValueError),
         ({"layers": ["a"], "epoch": 1, "group_lr_multipliers": [0.1, 0.2]}, ValueError),
         ({"layers": [["a"], ["b"]], "epoch": 1, "gradual": True, "group_lr_multipliers": [0.1]}, ValueError),
-        ({"layers": ["a"], "epoch": 1, "group_lr_multipliers": "0.1"}, ValueError),
+        ({"layers": ["a"], "epoch": 1, "group_lr_multipliers": "0.1"}, TypeError),
     ],
 )
 def test_bad_arguments_fail_at_construction(kwargs, error):

@@ -12,63 +12,45 @@ inside `fit` needs both renewed:
   model's current trainable variables and requires exactly that list, and on tensorflow the optimizer
   may be built lazily at the first trace (then it would not know layers unfrozen later). So the
   optimizer is replaced by a copy (same class and config) built for the new list, into which every
-  variable of the old one with the same path is copied: the iteration count, the learning rate, and
-  the slots of the variables that were trainable before and after.
+  variable of the old one with the same key is copied (a slot is keyed by its model variable): the
+  iteration count, the learning rate, and the slots of the variables that were trainable before and
+  after.
 """
 
 import contextlib
 
 import keras
 
-
-def _walk(layer):
-    yield layer
-    for sub in getattr(layer, "layers", ()):
-        yield from _walk(sub)
-
-
-def find_layer(model, item, argument):
-    """The layer of `model` named `item` (nested models included), or `item` if it is a layer."""
-    everything = list(_walk(model))[1:]
-    if isinstance(item, keras.layers.Layer):
-        if not any(layer is item for layer in everything):
-            raise ValueError(
-                f"The layer {item.name!r} in {argument} is not a layer of the model, whose layers are "
-                f"{[layer.name for layer in everything]}. Received: {argument} containing {item!r}"
-            )
-        return item
-    for layer in everything:
-        if layer.name == item:
-            return layer
-    raise ValueError(
-        f"Unknown layer name {item!r} in {argument}: the model has the layers "
-        f"{[layer.name for layer in everything]}. Received: {argument} containing {item!r}"
-    )
-
-
-def _key(variable):
-    """An optimizer variable's path without the name scopes above its optimizer: `sgd/iteration`.
-
-    A wrapper built lazily inside the train step (tensorflow) puts its inner optimizer's slots under its
-    own scope (`gradient_clipping/sgd/dense_kernel_momentum`), one built directly does not."""
-    return "/".join(variable.path.split("/")[-2:])
+from keras_tricks.optimizers import _chain
 
 
 def rebuild_optimizer(model):
-    """Replaces `model.optimizer` by a copy built for `model.trainable_variables`, state carried over."""
+    """Replaces `model.optimizer` by a copy built for `model.trainable_variables`, state carried over.
+
+    A model not built yet (tensorflow builds it, and its optimizer, at the first traced step) keeps its
+    optimizer: it will be built for the trainable variables of that moment.
+    """
     old = model.optimizer
+    if not model.built or not old.built:
+        return
     with _strategy_scope(model):
         new = type(old).from_config(old.get_config())
         new.build(model.trainable_variables)
-        _carry_state(old, new)
+        _carry_state(model, old, new)
     model.optimizer = new
 
 
-def _carry_state(old, new):
-    """Copies each variable of optimizer `old` into the variable of `new` at the same path and shape."""
-    old_variables = {_key(variable): variable for variable in old.variables}
+def _carry_state(model, old, new):
+    """Copies each variable of optimizer `old` into the variable of `new` with the same key and shape.
+
+    Keys (`keras_tricks.optimizers._chain.variable_keys`) name a slot by its model variable, so the slots
+    of variables trainable before and after are carried whatever the two optimizers' variable lists are.
+    """
+    old_keys = _chain.variable_keys(old, model)
+    by_key = {old_keys[id(variable)]: variable for variable in old.variables}
+    new_keys = _chain.variable_keys(new, model)
     for variable in new.variables:
-        source = old_variables.get(_key(variable))
+        source = by_key.get(new_keys[id(variable)])
         if source is not None and tuple(source.shape) == tuple(variable.shape):
             # A copy, not the same buffer: JAX donates the new optimizer's buffers to the train step,
             # and the old optimizer stays referenced by the model's compile config (saved with it).
@@ -107,6 +89,7 @@ def replace_optimizer(model, optimizer):
     config["optimizer"] = keras.saving.serialize_keras_object(optimizer)
     with _strategy_scope(model):
         model.compile_from_config(config)
-        model.optimizer.build(model.trainable_variables)
-        _carry_state(old, model.optimizer)
+        if model.built and old.built:
+            model.optimizer.build(model.trainable_variables)
+            _carry_state(model, old, model.optimizer)
     refresh(model)

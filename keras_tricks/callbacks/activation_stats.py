@@ -4,10 +4,11 @@ import numbers
 
 import keras
 
+from keras_tricks.callbacks import _ordering
 from keras_tricks.diagnostics import _activation_stats as diagnostics
 
 
-class ActivationStats(keras.callbacks.Callback):
+class ActivationStats(_ordering.Arranged, keras.callbacks.Callback):
     """Writes per-layer activation statistics of a probe batch into `logs` at the end of epochs.
 
     At the end of every `every`-th epoch (the first one included), runs the model once on `x_probe`
@@ -46,6 +47,8 @@ class ActivationStats(keras.callbacks.Callback):
         Géron, *Hands-On Machine Learning*, 3rd ed., chapter 11, "The Vanishing/Exploding Gradients
         Problems".
     """
+
+    _keras_tricks_roles = (_ordering.LOGGER,)
 
     def __init__(self, x_probe, every=1, bins=50):
         super().__init__()

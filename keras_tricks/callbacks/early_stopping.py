@@ -2,9 +2,13 @@ import warnings
 
 import keras
 
-from keras_tricks.callbacks._callback_state import CallbackState
+from keras_tricks import _checks, _layers
+from keras_tricks.callbacks import _ordering
+from keras_tricks.callbacks._callback_state import Resumable
+from keras_tricks.optimizers import _chain
 
 CRITERIA = ("patience", "gl", "pq", "up")
+MODES = ("auto", "min", "max")
 
 # What a resumed fit needs besides the best weights; saved as JSON at each epoch end.
 _SCALARS = (
@@ -21,7 +25,7 @@ _SCALARS = (
 )
 
 
-class EarlyStopping(keras.callbacks.EarlyStopping):
+class EarlyStopping(Resumable, keras.callbacks.EarlyStopping):
     """Stops training by Keras's patience rule or by one of Prechelt's criteria; resumable.
 
     A drop-in for `keras.callbacks.EarlyStopping`: with its arguments alone it behaves exactly as Keras's
@@ -55,9 +59,16 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
     when training ends. State from another point of training (a run that was not resumed where it
     stopped) is discarded with a warning.
 
-    One deliberate difference from Keras's: a `monitor` missing from `logs` gives Keras's warning (which
+    Two deliberate differences from Keras's: a `monitor` missing from `logs` gives Keras's warning (which
     lists the available metrics) even in `mode="auto"`, where Keras's raises because it cannot tell
-    whether the unknown metric is to be minimized.
+    whether the unknown metric is to be minimized; an unknown `mode` raises `ValueError` where Keras's
+    warns and falls back to `"auto"` (as keras-tricks's `ReduceLROnPlateau` does).
+
+    The best weights and the optimizer's variables are kept by variable key (the layer path and the
+    variable's name, see `keras_tricks._layers`), not by position in a list: they are restored into the
+    right variables when `Unfreeze` has changed the trainable variables and replaced the optimizer
+    since the best epoch. With `restore_optimizer`, the slots of variables that had none at the best
+    epoch (layers unfrozen since) are set to zero, as fresh slots are.
 
     Args:
         monitor: String. Quantity to be monitored. Defaults to `"val_loss"`.
@@ -126,10 +137,18 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         restore_optimizer=False,
         backup_dir=None,
     ):
-        if criterion not in CRITERIA:
-            raise ValueError(f"Expected criterion in {CRITERIA}. Received: criterion={criterion!r}")
+        monitor = _checks.string("monitor", monitor)
+        min_delta = _checks.number("min_delta", min_delta)
+        patience = _checks.non_negative_int("patience", patience)
+        verbose = _checks.non_negative_int("verbose", verbose)
+        mode = _checks.choice("mode", mode, MODES)
+        baseline = _checks.number("baseline", baseline, allow_none=True)
+        restore_best_weights = _checks.boolean("restore_best_weights", restore_best_weights)
+        start_from_epoch = _checks.non_negative_int("start_from_epoch", start_from_epoch)
+        criterion = _checks.choice("criterion", criterion, CRITERIA)
+        alpha = _checks.positive_number("alpha", alpha, allow_none=True)
         if criterion in ("gl", "pq"):
-            if alpha is None or not alpha > 0:
+            if alpha is None:
                 raise ValueError(f"Expected alpha > 0 for criterion={criterion!r}. Received: alpha={alpha}")
             if mode == "max":
                 raise ValueError(
@@ -143,13 +162,11 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                 "patience and baseline belong to criterion='patience'. Received: "
                 f"criterion={criterion!r}, patience={patience}, baseline={baseline}"
             )
-        for name, value in (("strip_length", strip_length), ("strips", strips)):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"Expected {name} to be an integer. Received: {name}={value!r}")
-            if value < 1:
-                raise ValueError(f"Expected {name} >= 1. Received: {name}={value}")
-        if not 0 <= smoothing < 1:
-            raise ValueError(f"Expected smoothing in [0, 1). Received: smoothing={smoothing}")
+        strip_length = _checks.positive_int("strip_length", strip_length)
+        strips = _checks.positive_int("strips", strips)
+        train_monitor = _checks.string("train_monitor", train_monitor, allow_none=True)
+        smoothing = _checks.number("smoothing", smoothing, low=0, high=1, high_open=True)
+        restore_optimizer = _checks.boolean("restore_optimizer", restore_optimizer)
         if restore_optimizer and not restore_best_weights:
             raise ValueError(
                 "restore_optimizer=True restores the optimizer along with the best weights; it needs "
@@ -172,10 +189,27 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         self.train_monitor = train_monitor if train_monitor is not None else monitor.removeprefix("val_")
         self.smoothing = smoothing
         self.restore_optimizer = restore_optimizer
-        self.backup_dir = backup_dir
-        self._state = CallbackState(backup_dir, type(self).__name__)
+        self._arguments = {
+            "monitor": monitor,
+            "min_delta": abs(min_delta),
+            "patience": patience,
+            "mode": mode,
+            "baseline": baseline,
+            "restore_best_weights": restore_best_weights,
+            "start_from_epoch": start_from_epoch,
+            "criterion": criterion,
+            "alpha": alpha,
+            "strip_length": strip_length,
+            "strips": strips,
+            "train_monitor": self.train_monitor,
+            "smoothing": smoothing,
+            "restore_optimizer": restore_optimizer,
+        }
+        self._init_state(backup_dir)
         self.async_safe = True  # only epoch hooks: batches may be dispatched asynchronously
         self._reset_prechelt()
+
+    _keras_tricks_roles = (_ordering.RESUMABLE, _ordering.WRITER)
 
     def _reset_prechelt(self):
         self.smoothed = None
@@ -189,17 +223,10 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         self._reset_prechelt()
-        self._state.begin()
+        self._begin_state()
 
     def on_epoch_begin(self, epoch, logs=None):
-        saved = self._state.resume(epoch)
-        if saved is None:
-            return
-        scalars, arrays = saved
-        for name in _SCALARS:
-            setattr(self, name, scalars[name])
-        self.best_weights = arrays.get("best_weights")
-        self.best_optimizer_variables = arrays.get("best_optimizer_variables")
+        self._resume_state(epoch)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
@@ -224,13 +251,14 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                 if self._prechelt_stops(value, logs):
                     self.stopped_epoch = epoch
                     self.model.stop_training = True
-        new_best = self.best_weights is not best_weights
-        if new_best and self.restore_optimizer:
-            self.best_optimizer_variables = [
-                keras.ops.convert_to_numpy(v) for v in self.model.optimizer.variables
-            ]
-        if self._state.enabled:  # skips copying the best weights for nothing
-            self._save_state(epoch, new_best)
+        self._new_best = self.best_weights is not best_weights
+        if self._new_best and self.restore_optimizer:
+            optimizer = self.model.optimizer
+            keys = _chain.variable_keys(optimizer, self.model)
+            self.best_optimizer_variables = {
+                keys[id(v)]: keras.ops.convert_to_numpy(v) for v in optimizer.variables
+            }
+        self._save_state(epoch)
 
     def _prechelt_stops(self, value, logs):
         minimize = self.monitor_op is keras.ops.less
@@ -270,22 +298,42 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
     def on_train_end(self, logs=None):
         super().on_train_end(logs)
         if self.restore_optimizer and self.best_optimizer_variables is not None:
-            for variable, value in zip(
-                self.model.optimizer.variables, self.best_optimizer_variables, strict=True
-            ):
-                variable.assign(value)
-        self._state.clear()
+            optimizer = self.model.optimizer
+            keys = _chain.variable_keys(optimizer, self.model)
+            for variable in optimizer.variables:
+                saved = self.best_optimizer_variables.get(keys[id(variable)])
+                if saved is not None:
+                    variable.assign(saved)
+                elif ":" in keys[id(variable)]:  # a slot the best epoch did not have (a layer unfrozen since)
+                    variable.assign(keras.ops.zeros(variable.shape, variable.dtype))
+        self._clear_state()
 
-    def _save_state(self, epoch, new_best):
+    def _state_config(self):
+        return self._arguments
+
+    def _state_to_save(self):
         scalars = {name: getattr(self, name) for name in _SCALARS}
         if self.best is not None:
             scalars["best"] = float(self.best)
         arrays = None
-        if new_best:
-            arrays = {"best_weights": self.best_weights}
+        if self._new_best and self.best_weights is not None:
+            keys = _layers.variable_keys(self.model)
+            arrays = {
+                "best_weights": {
+                    keys[id(v)]: w for v, w in zip(self.model.weights, self.best_weights, strict=True)
+                }
+            }
             if self.best_optimizer_variables is not None:
                 arrays["best_optimizer_variables"] = self.best_optimizer_variables
-        self._state.save(epoch, scalars, arrays)
+        return scalars, arrays
+
+    def _state_restored(self, scalars, arrays):
+        for name in _SCALARS:
+            setattr(self, name, scalars[name])
+        if "best_weights" in arrays:
+            keys = _layers.variable_keys(self.model)
+            self.best_weights = [arrays["best_weights"][keys[id(v)]] for v in self.model.weights]
+        self.best_optimizer_variables = arrays.get("best_optimizer_variables")
 
 
 def _generalization_loss(value, best):

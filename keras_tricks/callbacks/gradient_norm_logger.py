@@ -1,10 +1,12 @@
 import keras
 
-from keras_tricks.optimizers import _wrapper
+from keras_tricks import _checks, _layers
+from keras_tricks.callbacks import _ordering
+from keras_tricks.optimizers import _chain
 from keras_tricks.optimizers.gradient_clipping import GradientClipping
 
 
-class GradientNormLogger(keras.callbacks.Callback):
+class GradientNormLogger(_ordering.Arranged, keras.callbacks.Callback):
     """Writes the gradient statistics of a `GradientClipping` optimizer into the training logs.
 
     `GradientClipping` accumulates its statistics inside the compiled train step; this callback reads
@@ -37,31 +39,28 @@ class GradientNormLogger(keras.callbacks.Callback):
     [1.0, 1.0]
     """
 
+    _keras_tricks_roles = (_ordering.LOGGER,)
+
     def __init__(self, per_layer=True, every_n_steps=None):
         super().__init__()
-        if not isinstance(per_layer, bool):
-            raise TypeError(f"Expected per_layer to be a bool. Received: per_layer={per_layer!r}")
-        if every_n_steps is not None and (
-            isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 1
-        ):
-            raise ValueError(
-                f"Expected every_n_steps to be None or an int >= 1. Received: every_n_steps={every_n_steps!r}"
-            )
-        self.per_layer = per_layer
-        self.every_n_steps = every_n_steps
+        self.per_layer = _checks.boolean("per_layer", per_layer)
+        self.every_n_steps = _checks.positive_int("every_n_steps", every_n_steps, allow_none=True)
         # Without a per-batch read nothing here forces a host sync: Keras may run ahead asynchronously.
         self.async_safe = every_n_steps is None
         if every_n_steps is None:
             # Keras's own no-op, which it recognises as "no per-batch hook".
             self.on_train_batch_end = super().on_train_batch_end
         self._reads = 0
+        self._keys = None
 
     def _wrapper(self):
         # Looked up at each read, not kept: `Unfreeze` replaces `model.optimizer` in the middle of `fit`.
         # Under a mixed-precision policy model.compile puts a LossScaleOptimizer around ours.
-        return _wrapper.find(self.model.optimizer, GradientClipping)
+        return _chain.unwrap(self.model.optimizer, GradientClipping)
 
     def on_train_begin(self, logs=None):
+        _ordering.check_arranged(self)
+        self._keys = _layers.keys_by_path(self.model) if self.per_layer else None
         if self._wrapper() is None:
             raise ValueError(
                 "GradientNormLogger reads the statistics of a GradientClipping optimizer, but the model's "
@@ -90,10 +89,19 @@ class GradientNormLogger(keras.callbacks.Callback):
         optimizer = self._wrapper()
         stats = optimizer.statistics()
         for key, value in stats.items():
-            if self.per_layer or "/" not in key:
-                logs[key] = float(keras.ops.convert_to_numpy(value))
+            if "/" in key:
+                if not self.per_layer:
+                    continue
+                kind, path = key.split("/", 1)
+                key = f"{kind}/{self._key(path)}"
+            logs[key] = float(keras.ops.convert_to_numpy(value))
         optimizer.reset_statistics()
         return logs
+
+    def _key(self, path):
+        if path not in self._keys:  # a model built at its first step (tensorflow, no keras.Input)
+            self._keys = _layers.keys_by_path(self.model)
+        return self._keys[path]
 
     def on_train_batch_end(self, batch, logs=None):
         # `batch` is the last step of the execution, which may span several steps (steps_per_execution).

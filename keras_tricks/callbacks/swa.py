@@ -1,25 +1,29 @@
 import warnings
 
 import keras
+import numpy as np
 
-from keras_tricks.callbacks._callback_state import CallbackState
+from keras_tricks import _checks, _layers, _messages
+from keras_tricks.callbacks._callback_state import Resumable
 
 
-class SWA(keras.callbacks.Callback):
+class SWA(Resumable, keras.callbacks.Callback):
     """Stochastic weight averaging: the average of the weights of the last epochs, swapped in at the end.
 
     From `start_epoch` on (counting from 0), every `every` epochs, the trainable weights at the epoch's
     end are added to a running average, w̄ ← w̄ + (w − w̄) / (n + 1). When training ends the average
-    replaces the weights. A BatchNormalization layer's moving mean and variance belong to the last
-    weights, not to their average, so with `bn_data` they are recomputed in one pass over it: the model
-    runs in training mode over the batches with each BatchNormalization layer's momentum set to
-    i / (i + 1) at batch i (from 0). That turns Keras's moving average into a plain average: the moving
-    mean becomes the mean of the batch means and the moving variance the mean of the (biased) batch
-    variances, as `torch.optim.swa_utils.update_bn` computes them; the old statistics drop out at the
-    first batch. Other layers run in training mode during that pass too (dropout is active), also as in
-    PyTorch. Frozen BatchNormalization layers (`trainable=False`) keep their statistics.
-    BatchNormalization layers are found through `.layers`, also in nested models; renormalization
-    (`renorm=True`) is not handled.
+    replaces the weights. "Trainable" is the variable's own flag, not its layer's: the weights of a
+    layer frozen for a while (`Unfreeze`) are averaged too (they are constant while frozen), and the
+    average is kept by variable key (layer path and name), so it stays right when the set of trainable
+    variables changes in the middle of `fit`. A BatchNormalization layer's moving mean and variance
+    belong to the last weights, not to their average, so with `bn_data` they are recomputed in one pass
+    over it: the model runs in training mode over the batches with each BatchNormalization layer's
+    momentum set to i / (i + 1) at batch i (from 0). That turns Keras's moving average into a plain average:
+    the moving mean becomes the mean of the batch means and the moving variance the mean of the (biased) batch
+    variances, as `torch.optim.swa_utils.update_bn` computes them; the old statistics drop out at the first
+    batch. Other layers run in training mode during that pass too (dropout is active), also as in PyTorch.
+    Frozen BatchNormalization layers (`trainable=False`) keep their statistics. BatchNormalization layers are
+    found through `.layers`, also in nested models; renormalization (`renorm=True`) is not handled.
 
     The average is kept on the host in float64 and costs one copy of the trainable weights; each update
     is one transfer of the weights at an epoch end. Given `backup_dir` (a directory of its own, not
@@ -55,67 +59,71 @@ class SWA(keras.callbacks.Callback):
 
     References:
         - Izmailov, P., Podoprikhin, D., Garipov, T., Vetrov, D., Wilson, A. G. (2018).
-          [Averaging Weights Leads to Wider Optima and Better Generalization](https://arxiv.org/abs/1803.05407).
-          UAI 2018.
+          [Averaging Weights Leads to Wider Optima and Better
+          Generalization](https://arxiv.org/abs/1803.05407). UAI 2018.
     """
 
     def __init__(self, start_epoch, every=1, bn_data=None, batch_size=32, backup_dir=None, verbose=0):
         super().__init__()
-        for name, value, lowest in (
-            ("start_epoch", start_epoch, 0),
-            ("every", every, 1),
-            ("batch_size", batch_size, 1),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise TypeError(f"Expected {name} to be an integer. Received: {name}={value!r}")
-            if value < lowest:
-                raise ValueError(f"Expected {name} >= {lowest}. Received: {name}={value}")
-        self.start_epoch = start_epoch
-        self.every = every
+        self.start_epoch = _checks.non_negative_int("start_epoch", start_epoch)
+        self.every = _checks.positive_int("every", every)
         self.bn_data = bn_data
-        self.batch_size = batch_size
-        self.backup_dir = backup_dir
-        self.verbose = verbose
+        self.batch_size = _checks.positive_int("batch_size", batch_size)
+        self.verbose = _checks.non_negative_int("verbose", verbose)
+        self._init_state(backup_dir)
         self.async_safe = True
-        self._state = CallbackState(backup_dir, type(self).__name__)
         self.average = None
         self.averaged_epochs = 0
+
+    def _averaged_variables(self):
+        keys = _layers.variable_keys(self.model)
+        return {keys[id(v)]: v for v in self.model.weights if v.trainable}
 
     def on_train_begin(self, logs=None):
         self.average = None
         self.averaged_epochs = 0
-        self._state.begin()
+        self._begin_state()
 
     def on_epoch_begin(self, epoch, logs=None):
-        saved = self._state.resume(epoch)
-        if saved is None:
-            return
-        scalars, arrays = saved
+        self._resume_state(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._updated = False
+        if epoch >= self.start_epoch and (epoch - self.start_epoch) % self.every == 0:
+            weights = {
+                key: keras.ops.convert_to_numpy(v).astype("float64")
+                for key, v in self._averaged_variables().items()
+            }
+            if self.average is None:
+                self.average = weights
+            else:
+                n = self.averaged_epochs
+                self.average = {key: a + (weights[key] - a) / (n + 1) for key, a in self.average.items()}
+            self.averaged_epochs += 1
+            self._updated = True
+        self._save_state(epoch)
+
+    def _state_config(self):
+        return {"start_epoch": self.start_epoch, "every": self.every}
+
+    def _state_to_save(self):
+        arrays = {"average": self.average} if self._updated else None
+        return {"averaged_epochs": self.averaged_epochs}, arrays
+
+    def _state_restored(self, scalars, arrays):
         self.averaged_epochs = scalars["averaged_epochs"]
         self.average = arrays.get("average")
 
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch < self.start_epoch or (epoch - self.start_epoch) % self.every:
-            return
-        weights = [keras.ops.convert_to_numpy(v).astype("float64") for v in self.model.trainable_variables]
-        if self.average is None:
-            self.average = weights
-        else:
-            n = self.averaged_epochs
-            self.average = [a + (w - a) / (n + 1) for a, w in zip(self.average, weights, strict=True)]
-        self.averaged_epochs += 1
-        self._state.save(epoch, {"averaged_epochs": self.averaged_epochs}, {"average": self.average})
-
     def on_train_end(self, logs=None):
-        self._state.clear()
+        self._clear_state()
         if self.average is None:
             return
-        for variable, value in zip(self.model.trainable_variables, self.average, strict=True):
-            variable.assign(value.astype(variable.dtype))
+        for key, variable in self._averaged_variables().items():
+            variable.assign(np.asarray(self.average[key]).astype(variable.dtype))
         if self.verbose > 0:
-            print(f"SWA: weights averaged over {self.averaged_epochs} epochs.")
+            _messages.print_msg(f"SWA: weights averaged over {self.averaged_epochs} epochs.")
         layers = [
-            layer for layer in _all_layers(self.model) if isinstance(layer, keras.layers.BatchNormalization)
+            layer for layer in _layers.walk(self.model) if isinstance(layer, keras.layers.BatchNormalization)
         ]
         if self.bn_data is not None:
             _recompute_batch_norm_statistics(self.model, self.bn_data, self.batch_size)
@@ -131,7 +139,7 @@ def _recompute_batch_norm_statistics(model, data, batch_size=32):
     """Recomputes the moving statistics of the trainable BatchNormalization layers as plain averages."""
     layers = [
         layer
-        for layer in _all_layers(model)
+        for layer in _layers.walk(model)
         if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
     ]
     if not layers:
@@ -145,12 +153,6 @@ def _recompute_batch_norm_statistics(model, data, batch_size=32):
     finally:
         for layer, momentum in zip(layers, momenta, strict=True):
             layer.momentum = momentum
-
-
-def _all_layers(model):
-    for layer in getattr(model, "layers", []):
-        yield layer
-        yield from _all_layers(layer)
 
 
 def _batches(data, batch_size):

@@ -1,15 +1,18 @@
 """`Unfreeze`: transfer learning's freeze → train → unfreeze → lower the LR, inside one `fit`."""
 
+import json
 import numbers
+import os
+import warnings
 
 import keras
 
-from keras_tricks.callbacks import _trainability
-from keras_tricks.callbacks._callback_state import CallbackState
-from keras_tricks.optimizers import LearningRateMultipliers, _wrapper
+from keras_tricks import _checks, _layers, _messages
+from keras_tricks.callbacks import _ordering, _trainability
+from keras_tricks.optimizers import LearningRateMultipliers, _chain
 
 
-class Unfreeze(keras.callbacks.Callback):
+class Unfreeze(_ordering.Arranged, keras.callbacks.Callback):
     """Freezes layers at the start of `fit` and unfreezes them at a given epoch, in one `fit` call.
 
     The book's transfer-learning recipe trains the new top of a reused model with the reused layers
@@ -41,7 +44,14 @@ class Unfreeze(keras.callbacks.Callback):
 
     The learning-rate multiplier is applied at the beginning of epoch `epoch` itself, so a run resumed
     with `keras.callbacks.BackupAndRestore` after that epoch (whose optimizer state, learning rate
-    included, is restored) does not apply it twice. It needs a float learning rate, not a schedule.
+    included, is restored) does not apply it twice. It needs a float learning rate, not a schedule. The
+    rate changed is that of the optimizer that steps, inside any wrapper (`GradientClipping`,
+    `LossScaleOptimizer`...).
+
+    Resuming: with `keras.callbacks.BackupAndRestore` in the same `fit`, `Unfreeze` sets each layer's
+    trainability to what it was when the checkpoint was written (from the epoch the checkpoint records)
+    before the checkpoint is loaded, so the optimizer it loads has the same variables; the callback list
+    is arranged so that this happens first, whatever the order the callbacks were given in.
 
     Args:
         layers: list. The layers to freeze: layer names (looked up in the model, nested models
@@ -57,12 +67,9 @@ class Unfreeze(keras.callbacks.Callback):
             one per group with `gradual=True` (in the order of `layers`, e.g. `[0.25, 0.5, 1.0]`).
             Defaults to `None` (the optimizer's rate for all).
         verbose: int. `1` prints a line at each unfreeze. Defaults to `0`.
-        backup_dir: str or `None`. A directory of its own (not `BackupAndRestore`'s) where the callback
-            records the last finished epoch, so that a `fit` resumed by `keras.callbacks.BackupAndRestore`
-            starts with the trainability the checkpoint was saved with (otherwise Keras skips loading
-            the optimizer's variables, whose list depends on it). List `Unfreeze` before
-            `BackupAndRestore`: it must set the layers before the checkpoint is loaded. Defaults to
-            `None` (not kept).
+        backup_dir: deprecated and ignored. A `fit` resumed by `keras.callbacks.BackupAndRestore` needs
+            nothing more: `Unfreeze` reads the epoch of the checkpoint and sets the layers as they were
+            when it was written, before it is loaded. Defaults to `None`.
 
     Example:
 
@@ -99,18 +106,9 @@ class Unfreeze(keras.callbacks.Callback):
         backup_dir=None,
     ):
         super().__init__()
-        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or epoch < 0:
-            raise ValueError(f"Expected epoch to be an integer >= 0. Received: epoch={epoch}")
-        if not isinstance(gradual, bool):
-            raise TypeError(f"Expected gradual to be a bool. Received: gradual={gradual!r}")
-        if lr_multiplier is not None and (
-            isinstance(lr_multiplier, bool)
-            or not isinstance(lr_multiplier, numbers.Real)
-            or not lr_multiplier > 0
-        ):
-            raise ValueError(
-                f"Expected lr_multiplier to be a number > 0 or None. Received: lr_multiplier={lr_multiplier}"
-            )
+        epoch = _checks.non_negative_int("epoch", epoch)
+        gradual = _checks.boolean("gradual", gradual)
+        lr_multiplier = _checks.positive_number("lr_multiplier", lr_multiplier, allow_none=True)
         if isinstance(layers, (str, keras.layers.Layer)) or not isinstance(layers, (list, tuple)):
             raise TypeError(
                 f"Expected layers to be a list of layer names or layers. Received: layers={layers!r}"
@@ -136,31 +134,39 @@ class Unfreeze(keras.callbacks.Callback):
                 if isinstance(group_lr_multipliers, (list, tuple))
                 else [group_lr_multipliers] * group_count
             )
-            if len(given) != group_count or any(
-                isinstance(m, bool) or not isinstance(m, numbers.Real) or not m > 0 for m in given
-            ):
+            if len(given) != group_count:
                 raise ValueError(
                     "Expected group_lr_multipliers to be a number > 0 or a list of "
                     f"{group_count} numbers > 0 (one per group). "
                     f"Received: group_lr_multipliers={group_lr_multipliers!r}"
                 )
+            for multiplier in given:
+                _checks.positive_number("group_lr_multipliers", multiplier)
         self.layers = layers
         self.epoch = int(epoch)
         self.group_lr_multipliers = group_lr_multipliers
         self.gradual = gradual
         self.lr_multiplier = lr_multiplier
-        self.verbose = verbose
+        self.verbose = _checks.non_negative_int("verbose", verbose)
+        if backup_dir is not None:
+            _checks.directory("backup_dir", backup_dir)
+            warnings.warn(
+                "Unfreeze(backup_dir=...) is no longer needed and is ignored: Unfreeze reads the epoch of "
+                "BackupAndRestore's checkpoint to resume.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         self.backup_dir = backup_dir
-        self._state = CallbackState(backup_dir, type(self).__name__)
         self._groups = groups if gradual else [[item for g in groups for item in g]]
         self._resolved = None
+        self._resumed_at = None
         self.async_safe = True
+
+    _keras_tricks_roles = (_ordering.RESUMABLE,)
 
     def set_model(self, model):
         super().set_model(model)
-        self._resolved = [
-            [_trainability.find_layer(model, item, "layers") for item in g] for g in self._groups
-        ]
+        self._resolved = [[_layers.find_layer(model, item, "layers") for item in g] for g in self._groups]
 
     def _unfreeze_epoch(self, group_index):
         # The last group (nearest the output) goes first.
@@ -183,8 +189,9 @@ class Unfreeze(keras.callbacks.Callback):
         """`{variable path: multiplier}` for the trainable variables of each group."""
         given = self.group_lr_multipliers
         per_group = list(given) if isinstance(given, (list, tuple)) else [given] * len(self._resolved)
+        # Paths below the model (no model name), so that they also name the variables of a clone.
         return {
-            variable.path: float(multiplier)
+            variable.path.removeprefix(f"{self.model.name}/"): float(multiplier)
             for group, multiplier in zip(self._resolved, per_group, strict=True)
             for layer in group
             for variable in layer.weights
@@ -192,9 +199,9 @@ class Unfreeze(keras.callbacks.Callback):
         }
 
     def on_train_begin(self, logs=None):
+        _ordering.check_arranged(self)
         optimizer = self.model.optimizer
-        *_, innermost = _wrapper.chain(optimizer)  # below GradientClipping, LossScaleOptimizer ...
-        learning_rate = innermost.get_config().get("learning_rate")
+        learning_rate = _chain.unwrap(optimizer).get_config().get("learning_rate")
         if self.lr_multiplier is not None and not isinstance(learning_rate, numbers.Real):
             raise TypeError(
                 "Unfreeze(lr_multiplier=...) needs an optimizer with a float learning rate; this one has "
@@ -205,25 +212,41 @@ class Unfreeze(keras.callbacks.Callback):
             if isinstance(optimizer, LearningRateMultipliers):  # a second fit: no wrapper around a wrapper
                 multipliers = {**optimizer.multipliers, **multipliers}
                 optimizer = optimizer.inner_optimizer
-            _trainability.replace_optimizer(self.model, LearningRateMultipliers(optimizer, multipliers))
-        self._state.begin()
-        saved = self._state.load()
-        last_finished = None if saved is None else saved[0]
-        # A resumed fit: the trainability of the last finished epoch, the one its checkpoint was saved with.
-        self._apply(last_finished)
+            # strict=False: the groups' variables are frozen, hence not trained, until their epoch.
+            wrapper = LearningRateMultipliers(optimizer, multipliers, strict=False)
+            _trainability.replace_optimizer(self.model, wrapper)
+        # A resumed fit: the trainability of the epoch whose end the checkpoint holds, before it is loaded.
+        self._resumed_at = _checkpoint_epoch(self._peers or []) or None
+        self._apply(None if self._resumed_at is None else self._resumed_at - 1)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._state.resume(epoch)  # warns about a state from elsewhere in training
+        if self._resumed_at is not None:
+            if self._resumed_at != epoch:
+                warnings.warn(
+                    f"Unfreeze set the layers for a resume at epoch {self._resumed_at + 1}, read from "
+                    f"BackupAndRestore's checkpoint, but training starts at epoch {epoch + 1}: the optimizer "
+                    "state of the checkpoint may not have been loaded (see Keras's warning above).",
+                    stacklevel=2,
+                )
+            self._resumed_at = None
         changed = self._apply(epoch)
         if self.lr_multiplier is not None and epoch == self.epoch:
-            optimizer = self.model.optimizer
-            optimizer.learning_rate = float(optimizer.learning_rate) * self.lr_multiplier
+            inner = _chain.unwrap(self.model.optimizer)
+            inner.learning_rate = _chain.learning_rate(inner) * self.lr_multiplier
         if changed and self.verbose:
             names = ", ".join(layer.name for layer in changed)
-            print(f"\nEpoch {epoch + 1}: Unfreeze unfroze {names}.")
+            _messages.print_msg(f"\nEpoch {epoch + 1}: Unfreeze unfroze {names}.")
 
-    def on_epoch_end(self, epoch, logs=None):
-        self._state.save(epoch, {})
 
-    def on_train_end(self, logs=None):
-        self._state.clear()
+def _checkpoint_epoch(callbacks):
+    """The epoch a `fit` resumes at from the checkpoint of a `BackupAndRestore` among `callbacks` (0: none).
+
+    Read from the metadata file `BackupAndRestore` writes beside its checkpoint, as it will read it.
+    """
+    for callback in callbacks:
+        if isinstance(callback, keras.callbacks.BackupAndRestore):
+            path = os.path.join(os.fspath(callback.backup_dir), "training_metadata.json")
+            if os.path.exists(path):
+                with open(path) as f:
+                    return int(json.load(f)["epoch"])
+    return 0

@@ -9,18 +9,6 @@ Subclasses write `apply` and `stateless_apply` (the JAX trainer's path).
 import keras
 
 
-def chain(optimizer):
-    """`optimizer`, then the optimizer it wraps, and so on (`inner_optimizer`: ours, `LossScaleOptimizer`)."""
-    while optimizer is not None:
-        yield optimizer
-        optimizer = getattr(optimizer, "inner_optimizer", None)
-
-
-def find(optimizer, cls):
-    """The first optimizer of `chain(optimizer)` that is a `cls`, or `None`."""
-    return next((o for o in chain(optimizer) if isinstance(o, cls)), None)
-
-
 def check_is_optimizer(inner_optimizer):
     if not isinstance(inner_optimizer, keras.optimizers.Optimizer):
         raise TypeError(

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_tricks._registration import register
+from keras_tricks.optimizers import _chain
 from keras_tricks.optimizers._wrapper import OptimizerWrapper, check_is_optimizer
 from keras_tricks.schedules.one_cycle import OneCycle
 
@@ -134,14 +135,12 @@ class CyclicMomentum(OptimizerWrapper):
 
     @staticmethod
     def _schedule_of(inner_optimizer):
-        # The config is the public way to the schedule object (the attribute holding it is private).
-        config = inner_optimizer.get_config()["learning_rate"]
-        schedule = keras.saving.deserialize_keras_object(config) if isinstance(config, dict) else None
+        schedule = _chain.schedule(inner_optimizer)
         if not (isinstance(schedule, OneCycle) and schedule.cycles_momentum):
             raise ValueError(
                 "With schedule=None the inner optimizer's learning rate must be a OneCycle schedule with "
                 "max_momentum and base_momentum; otherwise pass the momentum schedule. "
-                f"Received: inner_optimizer learning_rate={config!r}"
+                f"Received: inner_optimizer learning_rate={inner_optimizer.get_config()['learning_rate']!r}"
             )
         return schedule
 

@@ -4,17 +4,13 @@ import keras
 from keras import ops
 
 from keras_tricks._registration import register
-from keras_tricks.optimizers import _distribute, clipping
+from keras_tricks.optimizers import _chain, _distribute, clipping
 from keras_tricks.optimizers._wrapper import OptimizerWrapper, check_is_optimizer
 
 MODES = ("value", "norm", "global_norm", "adaptive", "percentile", None)
 
 # The order of the statistics at the head of the wrapper's `sums` variable (per-variable norms follow).
 _SUMS = ("norm", "clipped_norm", "steps", "clipped_steps", "nonfinite_steps")
-
-# The base optimizer's clipping arguments: given to the wrapper or the inner optimizer, they would clip
-# behind the wrapper's back (and its statistics would describe gradients the weights never saw).
-_KERAS_CLIPPING_ARGS = ("clipnorm", "clipvalue", "global_clipnorm")
 
 
 @register
@@ -99,29 +95,32 @@ class GradientClipping(OptimizerWrapper):
         **kwargs,
     ):
         check_is_optimizer(inner_optimizer)
-        if isinstance(inner_optimizer, keras.optimizers.LossScaleOptimizer):
+        if _chain.unwrap(inner_optimizer, keras.optimizers.LossScaleOptimizer) is not None:
             raise ValueError(
                 "Wrap the other way round: LossScaleOptimizer(GradientClipping(optimizer)), so the "
                 "statistics are taken on unscaled gradients (model.compile does this for you under a "
                 f"mixed-precision policy). Received: inner_optimizer={inner_optimizer!r}"
             )
-        for arg in _KERAS_CLIPPING_ARGS:
-            if getattr(inner_optimizer, arg, None) is not None:
-                raise ValueError(
-                    f"The inner optimizer already clips with {arg}; clip in GradientClipping only. "
-                    f"Received: inner_optimizer.{arg}={getattr(inner_optimizer, arg)}"
-                )
+        for optimizer, arg, value in _chain.clipping_settings(inner_optimizer):
+            raise ValueError(
+                f"An optimizer inside GradientClipping already clips with {arg} ({optimizer.name}, a "
+                f"{type(optimizer).__name__}); clip in GradientClipping only, so that what it records is "
+                f"what the weights get. Received: {arg}={value} in inner_optimizer={inner_optimizer.name}"
+            )
+        for arg in _chain.CLIPPING_ARGUMENTS:
             if kwargs.get(arg) is not None:
                 raise ValueError(
                     f"GradientClipping clips through `mode` and `threshold`, not {arg}. "
                     f"Received: {arg}={kwargs[arg]}"
                 )
             kwargs.pop(arg, None)
-        if inner_optimizer.loss_scale_factor is not None:
-            raise ValueError(
-                "Set the loss scale on a LossScaleOptimizer around GradientClipping, not on the inner "
-                f"optimizer. Received: inner_optimizer.loss_scale_factor={inner_optimizer.loss_scale_factor}"
-            )
+        for optimizer in _chain.chain(inner_optimizer):
+            if getattr(optimizer, "loss_scale_factor", None) is not None:
+                raise ValueError(
+                    "Set the loss scale on a LossScaleOptimizer around GradientClipping, not on an "
+                    f"optimizer inside it. Received: loss_scale_factor={optimizer.loss_scale_factor} in "
+                    f"{optimizer.name}"
+                )
         if mode not in MODES:
             raise ValueError(f"Expected mode in {MODES}. Received: mode={mode!r}")
         for arg, value in (("threshold", threshold), ("clipping", clipping), ("eps", eps)):

@@ -1,8 +1,9 @@
-import numbers
+import difflib
 
 import keras
 from keras import ops
 
+from keras_tricks import _checks
 from keras_tricks._registration import register
 from keras_tricks.optimizers._wrapper import OptimizerWrapper
 
@@ -21,14 +22,24 @@ class LearningRateMultipliers(OptimizerWrapper):
     Nesterov: the velocity is a sum of rate × gradient terms), Adam, AdamW, Adamax, Nadam, RMSprop,
     Adagrad, Lion... — this is exactly the update with the rate η·m for those variables, as long as m
     stays the same (the optimizer's slots are shared with the unscaled rate). Adadelta, Ftrl and
-    Adafactor (with its relative step) do not scale like that: there it multiplies the step, not the rate.
+    Adafactor (with its relative step) do not scale like that: there it multiplies the step, not the
+    rate.
 
     `keras_tricks.callbacks.Unfreeze(group_lr_multipliers=...)` builds one for the groups it unfreezes.
 
+    A key names a variable by its path (`variable.path`, e.g. `"sequential/hidden/kernel"`) or by the
+    end of it, whole names only (`"hidden/kernel"`, or `"kernel"` for every kernel); a path read before
+    saving also names the variable of the loaded model (whose paths lose the model's name). When the
+    optimizer is built, a key that matches no variable (a typo, a layer not in the model), or a variable
+    matched by two keys, raises `ValueError` naming the keys and the closest paths.
+
     Args:
         inner_optimizer: `keras.optimizers.Optimizer`. Makes the step.
-        multipliers: dict. Maps `variable.path` (e.g. `"dense/kernel"`) to a float > 0. Variables not
-            listed keep the inner optimizer's rate.
+        multipliers: dict. Maps a variable path or its end (see above) to a finite float > 0. Variables
+            not matched keep the inner optimizer's rate.
+        strict: bool. Whether a key matching none of the variables the optimizer is built for raises.
+            `Unfreeze` passes `False`: it lists layers that are frozen (not trained) for a while.
+            Defaults to `True`.
         name: str. Defaults to the class name in snake case.
 
     Example:
@@ -41,7 +52,7 @@ class LearningRateMultipliers(OptimizerWrapper):
     >>> _ = model.fit(np.ones((4, 2)), np.ones((4, 1)), verbose=0)  # "reused" trained at 0.001
     """
 
-    def __init__(self, inner_optimizer, multipliers, name=None):
+    def __init__(self, inner_optimizer, multipliers, strict=True, name=None):
         super().__init__(inner_optimizer, name=name)
         if not isinstance(multipliers, dict):
             raise TypeError(
@@ -49,19 +60,38 @@ class LearningRateMultipliers(OptimizerWrapper):
                 f"Received: multipliers={multipliers!r}"
             )
         for path, factor in multipliers.items():
-            if not isinstance(path, str):
+            if not isinstance(path, str) or not path:
                 raise TypeError(f"Expected the keys of multipliers to be variable paths. Received: {path!r}")
-            if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not factor > 0:
-                raise ValueError(
-                    f"Expected each multiplier to be a number > 0. Received: multipliers[{path!r}]={factor!r}"
-                )
+            _checks.positive_number(f"multipliers[{path!r}]", factor)
         self.multipliers = {path: float(factor) for path, factor in multipliers.items()}
+        self.strict = _checks.boolean("strict", strict)
         self._factors = None
 
     def build(self, var_list):
         super().build(var_list)
         # Per position in var_list (the order of grads and of stateless_apply's values).
-        self._factors = [self.multipliers.get(variable.path, 1.0) for variable in var_list]
+        self._factors = [self._factor(variable) for variable in var_list]
+        if self.strict:
+            unmatched = [key for key in self.multipliers if not any(matches(key, v.path) for v in var_list)]
+            if unmatched:
+                paths = [v.path for v in var_list]
+                closest = {key: difflib.get_close_matches(key, paths, n=3, cutoff=0.3) for key in unmatched}
+                raise ValueError(
+                    "LearningRateMultipliers: the keys "
+                    + ", ".join(f"{key!r} (closest: {closest[key]})" for key in unmatched)
+                    + " match none of the variables the optimizer trains; a key is a variable path or its "
+                    f"end, whole names only. The variables are {paths}. Received: "
+                    f"multipliers={self.multipliers}"
+                )
+
+    def _factor(self, variable):
+        matched = [key for key in self.multipliers if matches(key, variable.path)]
+        if len(matched) > 1:
+            raise ValueError(
+                f"LearningRateMultipliers: the variable {variable.path!r} is matched by the keys {matched}; "
+                f"give it one. Received: multipliers={self.multipliers}"
+            )
+        return self.multipliers[matched[0]] if matched else 1.0
 
     def _scale(self, before, after):
         pairs = zip(before, after, self._factors, strict=True)
@@ -72,7 +102,7 @@ class LearningRateMultipliers(OptimizerWrapper):
         if keras.backend.backend() == "jax":
             self._apply_through_stateless(grads, variables)
             return
-        factors = [self.multipliers.get(variable.path, 1.0) for variable in variables]
+        factors = [self._factor(variable) for variable in variables]
         before = [
             None if factor == 1.0 else ops.copy(v.value) for v, factor in zip(variables, factors, strict=True)
         ]
@@ -94,7 +124,16 @@ class LearningRateMultipliers(OptimizerWrapper):
         )
 
     def get_config(self):
-        return {**self._inner_config(), "multipliers": dict(self.multipliers)}
+        return {**self._inner_config(), "multipliers": dict(self.multipliers), "strict": self.strict}
+
+
+def matches(key, path):
+    """Whether `key` is the variable path `path` or its end, whole names only.
+
+    Or `path` is the end of `key`: a model loaded from a file has paths without the model's name, which
+    keys taken from `variable.path` before saving hold.
+    """
+    return path == key or path.endswith(f"/{key}") or key.endswith(f"/{path}")
 
 
 def _scaled(old, new, factor):

@@ -1,0 +1,104 @@
+"""Walking a model's layers, and the stable name of each of its variables.
+
+`walk(model)` is the one layer walk of the package: every layer reached through `.layers`, nested models
+included (depth first, in `model.layers` order), the model itself left out.
+
+`variable_keys(model)` names each weight of a model by what it is, not by how it was built: the path of
+layer names from the model down to the layer, then the variable's own name (`"hidden/kernel"`,
+`"encoder/dense_1/bias"` for a nested model). A variable's `path` is not such a name: it starts with the
+name scope it was created in (`"sequential_3/dense_7/kernel"` for a model built after others in the same
+process, `"dense_7/kernel"` once the model is saved and loaded). In keys, the names Keras gave
+automatically (`snake_case(ClassName)`, then `_1`, `_2`... counted over the whole process) are numbered
+again over this model alone (its third Dense layer is `dense_2` whatever the process built before), and
+names the user gave are kept. So the same model, built in any process, saved and loaded, or built after
+other models, gives the same keys: the log keys `grad_norm/<key>` and `update_ratio/<key>`, and the keys
+under which resumable callbacks keep per-variable state.
+"""
+
+import re
+
+import keras
+
+
+def walk(model):
+    """Every layer of `model` reached through `.layers` (nested models too), depth first."""
+    for layer in getattr(model, "layers", ()):
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from walk(layer)
+
+
+def find_layer(model, item, argument):
+    """The layer of `model` named `item` (nested models included), or `item` if it is one of its layers."""
+    everything = list(walk(model))
+    if isinstance(item, keras.layers.Layer):
+        if not any(layer is item for layer in everything):
+            raise ValueError(
+                f"The layer {item.name!r} in {argument} is not a layer of the model, whose layers are "
+                f"{[layer.name for layer in everything]}. Received: {argument} containing {item!r}"
+            )
+        return item
+    for layer in everything:
+        if layer.name == item:
+            return layer
+    raise ValueError(
+        f"Unknown layer name {item!r} in {argument}: the model has the layers "
+        f"{[layer.name for layer in everything]}. Received: {argument} containing {item!r}"
+    )
+
+
+def _snake_case(name):
+    # Keras's own rule for automatic names (keras.src.utils.naming.to_snake_case).
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def _canonical_names(layers):
+    """`{id(layer): name}`: automatic names numbered over `layers` alone, the user's names kept."""
+    counts, names = {}, {}
+    for layer in layers:
+        base = _snake_case(type(layer).__name__)
+        if re.fullmatch(rf"{re.escape(base)}(_\d+)?", layer.name):
+            index = counts.get(base, 0)
+            counts[base] = index + 1
+            names[id(layer)] = base if index == 0 else f"{base}_{index}"
+        else:
+            names[id(layer)] = layer.name
+    return names
+
+
+def _relative_path(variable, layer):
+    """The variable's path below `layer` (`"kernel"`, or `"dense/kernel"` inside a composite layer)."""
+    parts = variable.path.split("/")
+    below = [i for i, part in enumerate(parts[:-1]) if part == layer.name]
+    return "/".join(parts[below[-1] + 1 :]) if below else variable.name
+
+
+def _keys(model, names, prefix):
+    keys = {}
+    for layer in getattr(model, "layers", ()):
+        key = f"{prefix}{names[id(layer)]}"
+        if isinstance(layer, keras.Model):
+            keys.update(_keys(layer, names, f"{key}/"))
+        for variable in layer.weights:
+            keys.setdefault(id(variable), f"{key}/{_relative_path(variable, layer)}")
+    return keys
+
+
+def variable_keys(model):
+    """`{id(variable): key}` for every weight of `model` (see the module docstring for the keys)."""
+    layers = list(walk(model))
+    keys = _keys(model, _canonical_names(layers), "")
+    if len(set(keys.values())) < len(keys):
+        # A user's name equal to another layer's renumbered automatic name: keep the real names.
+        keys = _keys(model, {id(layer): layer.name for layer in layers}, "")
+    for variable in model.weights:  # a model's own weights (not in any layer)
+        keys.setdefault(id(variable), variable.path.removeprefix(f"{model.name}/"))
+    return keys
+
+
+def keys_by_path(model):
+    """`{variable.path: key}` for every weight of `model`."""
+    keys = variable_keys(model)
+    return {variable.path: keys[id(variable)] for variable in model.weights}
