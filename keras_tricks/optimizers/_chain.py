@@ -150,3 +150,10 @@ def variable_keys(optimizer, model):
                 keys[id(variable)] = f"{type(member).__name__}/{variable.name}"
         inner_ids.update(id(v) for v in member.variables)
     return keys
+
+
+def step_counter(optimizer):
+    """The variable counting the steps of the innermost optimizer, micro-steps of gradient accumulation
+    included (Keras's `iterations` counts updates when it accumulates: `iteration // k`)."""
+    inner = unwrap(optimizer)
+    return next(v for v in inner.variables if v.name == "iteration")

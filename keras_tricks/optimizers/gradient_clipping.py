@@ -1,16 +1,56 @@
-import math
+"""`GradientClipping`: an optimizer wrapper that clips gradients and records what clipping did.
+
+One step, in order: the gradient of the global batch (`_distribute`), summed over the micro-batches of
+an accumulating inner optimizer (`_accumulate`), measured (`clipping.measure`: norms that never
+overflow, non-finite elements), clipped by the mode's function (`_CLIPPERS`, each returning the clipped
+gradients and whether clipping changed them), recorded (`_Sums`), and handed to the inner optimizer
+unless it is non-finite and skipped.
+"""
+
+import collections
 
 import keras
 from keras import ops
 
+from keras_tricks import _checks
 from keras_tricks._registration import register
-from keras_tricks.optimizers import _chain, _distribute, clipping
+from keras_tricks.optimizers import _chain, _distribute
+from keras_tricks.optimizers import clipping as clip_ops
 from keras_tricks.optimizers._wrapper import OptimizerWrapper, check_is_optimizer
 
 MODES = ("value", "norm", "global_norm", "adaptive", "percentile", None)
 
-# The order of the statistics at the head of the wrapper's `sums` variable (per-variable norms follow).
-_SUMS = ("norm", "clipped_norm", "steps", "clipped_steps", "nonfinite_steps")
+
+class _Sums:
+    """The layout of the statistics vector `sums`: these sums, then one gradient norm per variable.
+
+    One vector, so that a step makes one update of it (on tensorflow each op costs a few microseconds).
+    """
+
+    FIELDS = ("norm", "clipped_norm", "steps", "clipped_steps", "nonfinite_steps")
+
+    @classmethod
+    def added(cls, step):
+        """What one step adds: its sums where it is recorded, a non-finite step its own count only."""
+        # `where`, not a product with 0: a non-finite step's norms would make the sums NaN.
+        changed = ops.cast(step.changed, "float32")
+        recorded = ops.concatenate([ops.stack([step.norm, step.clipped_norm, 1.0, changed, 0.0]), step.norms])
+        nonfinite = ops.cast(ops.logical_not(step.finite), "float32")
+        others = ops.where(
+            ops.arange(recorded.shape[0]) == cls.FIELDS.index("nonfinite_steps"), nonfinite, 0.0
+        )
+        return ops.where(step.recorded, recorded, others)
+
+    @classmethod
+    def read(cls, sums):
+        """`{field: value}` and the per-variable sums, from the vector."""
+        return {name: sums[i] for i, name in enumerate(cls.FIELDS)}, sums[len(cls.FIELDS) :]
+
+
+# What one step measured and decided (`_measure_and_clip`).
+_Step = collections.namedtuple(
+    "_Step", ["clipped", "norm", "clipped_norm", "changed", "finite", "recorded", "norms"]
+)
 
 
 @register
@@ -35,6 +75,17 @@ class GradientClipping(OptimizerWrapper):
     - `"percentile"`: AutoClip (Seetharaman et al. 2020): global-norm clipping at the `percentile`-th
       percentile of the global norms of the last `window` steps, kept in an on-device ring buffer;
     - `None`: no clipping, statistics only.
+
+    Norms are computed so that a finite gradient never overflows (a float32 sum of squares overflows
+    above ~1.8e19 per element: then each gradient is measured scaled by its largest magnitude); a step
+    is non-finite when an element of its gradient is NaN or ±Inf. On tensorflow, a sparse gradient (an
+    `Embedding`'s `tf.IndexedSlices`) is measured and clipped as its dense form (the rows of a repeated
+    index summed) and stays sparse. Integer variables are refused when the optimizer is built.
+
+    With an inner optimizer that accumulates gradients (`gradient_accumulation_steps=k`), the wrapper
+    clips the accumulated mean gradient once per real update, as Keras's own clipping arguments do, and
+    records one step per update: it keeps the running sum itself (one more copy of the gradients), hands
+    the inner optimizer zeros on the other micro-steps and k times the clipped mean on the last one.
 
     On tensorflow under a `tf.distribute` strategy the statistics and the clipping are those of the
     gradient of the global batch (the replicas' gradients are summed first), unlike Keras's own
@@ -121,107 +172,138 @@ class GradientClipping(OptimizerWrapper):
                     f"optimizer inside it. Received: loss_scale_factor={optimizer.loss_scale_factor} in "
                     f"{optimizer.name}"
                 )
-        if mode not in MODES:
-            raise ValueError(f"Expected mode in {MODES}. Received: mode={mode!r}")
-        for arg, value in (("threshold", threshold), ("clipping", clipping), ("eps", eps)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"Expected {arg} to be a float. Received: {arg}={value!r}")
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"Expected {arg} to be finite and > 0. Received: {arg}={value}")
-        if isinstance(percentile, bool) or not isinstance(percentile, (int, float)):
-            raise TypeError(f"Expected percentile to be a float. Received: percentile={percentile!r}")
-        if not 0 < percentile <= 100:
-            raise ValueError(f"Expected percentile in (0, 100]. Received: percentile={percentile}")
-        if isinstance(window, bool) or not isinstance(window, int):
-            raise TypeError(f"Expected window to be an int. Received: window={window!r}")
-        if window < 1:
-            raise ValueError(f"Expected window >= 1. Received: window={window}")
-        if not isinstance(skip_nonfinite, bool):
-            raise TypeError(
-                f"Expected skip_nonfinite to be a bool. Received: skip_nonfinite={skip_nonfinite!r}"
-            )
-        if not isinstance(update_ratios, bool):
-            raise TypeError(f"Expected update_ratios to be a bool. Received: update_ratios={update_ratios!r}")
         if kwargs:
             raise ValueError(f"GradientClipping does not support the arguments {kwargs}")
-
         super().__init__(inner_optimizer, name=name)
-        self.mode = mode
-        self.threshold = float(threshold)
-        self.clipping = float(clipping)
-        self.eps = float(eps)
-        self.percentile = float(percentile)
-        self.window = window
-        self.skip_nonfinite = skip_nonfinite
-        self.update_ratios = update_ratios
+        self.mode = _checks.choice("mode", mode, MODES)
+        self.threshold = _checks.positive_number("threshold", threshold)
+        self.clipping = _checks.positive_number("clipping", clipping)
+        self.eps = _checks.positive_number("eps", eps)
+        self.percentile = _checks.number("percentile", percentile, low=0, high=100, low_open=True)
+        self.window = _checks.positive_int("window", window)
+        self.skip_nonfinite = _checks.boolean("skip_nonfinite", skip_nonfinite)
+        self.update_ratios = _checks.boolean("update_ratios", update_ratios)
+        self._accumulation = _chain.unwrap(inner_optimizer).gradient_accumulation_steps
 
     def build(self, var_list):
+        integer = [v for v in var_list if not keras.backend.is_float_dtype(v.dtype)]
+        if integer:
+            raise ValueError(
+                "GradientClipping measures and clips floating-point gradients; these variables are not "
+                f"floating-point: {[(v.path, v.dtype) for v in integer]}. Make them non-trainable or train "
+                "them with another optimizer."
+            )
+
         # "only_first_replica": under tf.distribute every replica computes the same statistics from the
         # summed gradient, so the first replica's write is the value.
-        def scalar(name, dtype="float32"):
-            return self.add_variable((), dtype=dtype, aggregation="only_first_replica", name=name)
+        def variable(name, shape=(), dtype="float32"):
+            return self.add_variable(shape, dtype=dtype, aggregation="only_first_replica", name=name)
 
-        # All the sums in one vector, laid out as _SUMS then one entry per variable: one update per step
-        # instead of one per statistic (on tensorflow each op costs a few microseconds per step).
-        self.sums = self.add_variable(
-            (len(_SUMS) + len(var_list),), dtype="float32", aggregation="only_first_replica", name="sums"
-        )
-        self.norm_max = scalar("grad_norm_max")
+        self.sums = variable("sums", (len(_Sums.FIELDS) + len(var_list),))
+        self.norm_max = variable("grad_norm_max")
         if self.update_ratios:
-            self.update_ratio_sums = self.add_variable(
-                (len(var_list),), dtype="float32", aggregation="only_first_replica", name="update_ratio_sums"
-            )
+            self.update_ratio_sums = variable("update_ratio_sums", (len(var_list),))
         if self.mode == "percentile":
-            self.norm_history = self.add_variable(
-                (self.window,), dtype="float32", aggregation="only_first_replica", name="norm_history"
-            )
-            self.history_count = scalar("history_count", dtype="int32")
+            self.norm_history = variable("norm_history", (self.window,))
+            self.history_count = variable("history_count", dtype="int32")
+        if self._accumulation:
+            self._accumulators = [
+                self.add_variable_from_reference(v, "gradient_clipping_sum") for v in var_list
+            ]
         super().build(var_list)
 
-    # The clipping and the bookkeeping, written as assignments to the wrapper's own variables: `apply`
-    # runs it on the variables, `stateless_apply` inside a StatelessScope (the JAX path).
-    def _clip_and_record(self, grads, weights):
-        grads = [None if g is None else ops.convert_to_tensor(g) for g in grads]
-        squared = clipping.squared_norms(grads)
-        stacked = ops.stack([ops.zeros(()) if s is None else s for s in squared])
-        norm = ops.sqrt(ops.sum(stacked))
-        finite = ops.isfinite(norm)
+    # --- One step, written as assignments to the wrapper's own variables: `apply` runs it on the
+    # variables, `stateless_apply` inside a StatelessScope (the JAX path).
 
-        # `changed`: whether clipping altered the gradient, from the clipping decision itself (comparing
-        # the norms before and after would count rounding: XLA may order the two reductions differently).
-        if self.mode is None:
-            clipped, clipped_norm, changed = grads, norm, ops.zeros((), dtype="bool")
-        elif self.mode in ("global_norm", "percentile"):
-            threshold = (
-                self.threshold if self.mode == "global_norm" else self._autoclip_threshold(norm, finite)
-            )
-            clipped = clipping.clip_by_global_norm(grads, threshold, norm)
-            clipped_norm = ops.minimum(norm, threshold)
-            changed = norm > threshold
-        else:
-            present = [g for g in grads if g is not None]
-            if self.mode == "value":
-                clipped = clipping.clip_by_value(grads, self.threshold)
-                changed = clipping.any_of([ops.max(ops.abs(g)) > self.threshold for g in present])
-            elif self.mode == "norm":
-                norms = [None if s is None else ops.sqrt(s) for s in squared]
-                clipped = clipping.clip_by_norm(grads, self.threshold, norms)
-                changed = clipping.any_of([n > self.threshold for n in norms if n is not None])
-            else:
-                clipped, changed = clipping.adaptive_clip(
-                    grads, weights, self.clipping, self.eps, return_changed=True
-                )
-            clipped_norm = ops.where(changed, clipping.global_norm(clipped), norm)
+    def _step(self, grads, weights, iteration):
+        """Returns `(gradients for the inner optimizer, finite)` and updates the wrapper's variables."""
+        grads = clip_ops.deduplicate([None if g is None else _as_tensor(g) for g in grads])
+        is_update, totals = ops.ones((), dtype="bool"), None
+        if self._accumulation:
+            grads, totals, is_update = self._accumulate(grads, iteration)
+        step = self._measure_and_clip(grads, weights, is_update)
+        self.sums.assign_add(_Sums.added(step))
+        self.norm_max.assign(ops.maximum(self.norm_max.value, ops.where(step.recorded, step.norm, 0.0)))
+        clipped = step.clipped
+        if self._accumulation:
+            clipped = self._after_accumulation(clipped, totals, step, is_update)
+        return clipped, step.finite
 
-        # A non-finite step adds to its own counter only; `where` keeps the sums finite.
-        clipped_flag = ops.cast(changed, "float32")
-        added = ops.concatenate(
-            [ops.stack([norm, clipped_norm, ops.ones(()), clipped_flag, ops.zeros(())]), ops.sqrt(stacked)]
+    def _measure_and_clip(self, grads, weights, is_update):
+        measure = clip_ops.measure(grads)
+        recorded = ops.logical_and(measure.finite, is_update)
+        clipped, changed, clipped_norm = _CLIPPERS[self.mode](self, grads, weights, measure, recorded)
+        if clipped_norm is None:  # the clipped gradient is bounded: its squares do not overflow
+            clipped_norm = ops.where(changed, clip_ops.measure(clipped).global_norm, measure.global_norm)
+        return _Step(
+            clipped, measure.global_norm, clipped_norm, changed, measure.finite, recorded, measure.norms
         )
-        nonfinite_only = ops.cast(ops.arange(added.shape[0]) == _SUMS.index("nonfinite_steps"), "float32")
-        self.sums.assign_add(ops.where(finite, added, nonfinite_only))
-        self.norm_max.assign(ops.maximum(self.norm_max.value, ops.where(finite, norm, 0.0)))
-        return clipped, finite
+
+    # The modes. Each returns (clipped gradients, whether clipping changed them, the clipped global norm
+    # or None to measure it).
+
+    def _observe(self, grads, weights, measure, recorded):
+        return grads, ops.zeros((), dtype="bool"), measure.global_norm
+
+    def _by_value(self, grads, weights, measure, recorded):
+        changed = clip_ops.exceeds_value(grads, self.threshold)
+        return clip_ops.clip_by_value(grads, self.threshold), changed, None
+
+    def _by_norm(self, grads, weights, measure, recorded):
+        clipped = clip_ops.clip_by_norm(grads, self.threshold, measure.norms)
+        return clipped, ops.any(measure.norms > self.threshold), None
+
+    def _by_global_norm(self, grads, weights, measure, recorded, threshold=None):
+        threshold = self.threshold if threshold is None else threshold
+        clipped = clip_ops.clip_by_global_norm(grads, threshold, measure.global_norm)
+        return clipped, measure.global_norm > threshold, ops.minimum(measure.global_norm, threshold)
+
+    def _adaptive(self, grads, weights, measure, recorded):
+        present = [(g, w) for g, w in zip(grads, weights, strict=True) if g is not None]
+        if not present:
+            return grads, ops.zeros((), dtype="bool"), measure.global_norm
+        g, w = zip(*present, strict=True)
+
+        def unit_factors(scaled):
+            return clip_ops.adaptive_factors(g, w, self.clipping, self.eps, scaled=scaled)
+
+        # The unit norms overflow where the global one did: measure them scaled only then.
+        factors, changed = ops.cond(measure.fast, lambda: unit_factors(False), lambda: unit_factors(True))
+        return clip_ops.apply_factors(grads, factors), changed, None
+
+    def _autoclip(self, grads, weights, measure, recorded):
+        # AutoClip's threshold: a percentile of the global norms of the recorded steps, this one included.
+        previous = self.history_count.value
+        slot = ops.arange(self.window) == (previous % self.window)
+        history = ops.where(ops.logical_and(slot, recorded), measure.global_norm, self.norm_history.value)
+        count = previous + ops.cast(recorded, "int32")
+        self.norm_history.assign(history)
+        self.history_count.assign(count)
+        threshold = clip_ops.percentile_of_history(history, ops.maximum(count, 1), self.percentile)
+        return self._by_global_norm(grads, weights, measure, recorded, threshold)
+
+    def _accumulate(self, grads, iteration):
+        """The mean of the micro-batch gradients so far (this one included), their sum, whether to update."""
+        k = self._accumulation
+        is_update = (iteration + 1) % k == 0
+        totals = [
+            None if g is None else acc.value + ops.convert_to_tensor(g)  # a sparse gradient made dense
+            for g, acc in zip(grads, self._accumulators, strict=True)
+        ]
+        return [None if t is None else t / k for t in totals], totals, is_update
+
+    def _after_accumulation(self, clipped, totals, step, is_update):
+        """Keeps the running sums; what the inner optimizer (which averages k micro-steps) must get."""
+        k = self._accumulation
+        keep = step.finite if self.skip_nonfinite else ops.ones((), dtype="bool")
+        for acc, total in zip(self._accumulators, totals, strict=True):
+            if total is not None:
+                restart = ops.zeros(total.shape, total.dtype)
+                acc.assign(ops.where(keep, ops.where(is_update, restart, total), acc.value))
+        return [
+            None if c is None else ops.where(is_update, c * ops.cast(k, c.dtype), ops.zeros_like(c))
+            for c in clipped
+        ]
 
     def _record_update_ratios(self, old, new, finite):
         ratios = []
@@ -229,17 +311,8 @@ class GradientClipping(OptimizerWrapper):
             before, after = ops.cast(before, "float32"), ops.cast(after, "float32")
             weight_norm = ops.sqrt(ops.sum(ops.square(before)))
             update_norm = ops.sqrt(ops.sum(ops.square(after - before)))
-            ratios.append(update_norm / ops.maximum(weight_norm, clipping.TINY))
+            ratios.append(update_norm / ops.maximum(weight_norm, clip_ops.TINY))
         self.update_ratio_sums.assign_add(ops.where(finite, ops.stack(ratios), 0.0))
-
-    def _autoclip_threshold(self, norm, finite):
-        previous = self.history_count.value
-        count = previous + ops.cast(finite, "int32")
-        slot = ops.arange(self.window) == (previous % self.window)
-        history = ops.where(ops.logical_and(slot, finite), norm, self.norm_history.value)
-        self.norm_history.assign(history)
-        self.history_count.assign(count)
-        return clipping.percentile_of_history(history, ops.maximum(count, 1), self.percentile)
 
     def apply(self, grads, trainable_variables=None):
         variables = self._built_for(trainable_variables)
@@ -249,7 +322,7 @@ class GradientClipping(OptimizerWrapper):
             return
         grads, replicas = _distribute.all_reduce_sum(grads)
         old = [ops.copy(v.value) for v in variables] if self.update_ratios else None
-        clipped, finite = self._clip_and_record(grads, [v.value for v in variables])
+        clipped, finite = self._step(grads, [v.value for v in variables], _chain.step_counter(self).value)
         if replicas > 1:
             # The inner optimizer sums the replicas' gradients again: hand each replica its share.
             clipped = [None if g is None else g / replicas for g in clipped]
@@ -271,9 +344,10 @@ class GradientClipping(OptimizerWrapper):
         trainable_variables = [ops.convert_to_tensor(v) for v in trainable_variables]
         own_count = len(self._variables)
         inner_variables = list(optimizer_variables[own_count:])
+        iteration = inner_variables[_position(self.inner_optimizer.variables, _chain.step_counter(self))]
         mapping = list(zip(self._variables, optimizer_variables[:own_count], strict=True))
         with keras.StatelessScope(state_mapping=mapping) as scope:
-            clipped, finite = self._clip_and_record(grads, trainable_variables)
+            clipped, finite = self._step(grads, trainable_variables, iteration)
             new_trainable, new_inner = self.inner_optimizer.stateless_apply(
                 inner_variables, clipped, trainable_variables
             )
@@ -295,23 +369,24 @@ class GradientClipping(OptimizerWrapper):
     def statistics(self):
         """The accumulated statistics since the last `reset_statistics()`, keyed by their log names.
 
-        `grad_norm` and `grad_norm_clipped` are means over the finite steps, `grad_norm_max` their
-        maximum, `grad_clip_rate` the fraction of finite steps clipped, `grad_steps` the number of finite
-        steps and `grad_nonfinite_steps` that of the others;
-        `grad_norm/<variable path>` is the mean gradient norm of each variable and, with
-        `update_ratios=True`, `update_ratio/<variable path>` its mean ‖Δw‖ / ‖w‖. Values are tensors.
+        `grad_norm` and `grad_norm_clipped` are means over the recorded steps (the finite ones; with
+        gradient accumulation, the real updates), `grad_norm_max` their maximum, `grad_clip_rate` the
+        fraction of recorded steps clipped, `grad_steps` their number and `grad_nonfinite_steps` that of
+        the non-finite steps; `grad_norm/<variable path>` is the mean gradient norm of each variable and,
+        with `update_ratios=True`, `update_ratio/<variable path>` its mean ‖Δw‖ / ‖w‖. Values are tensors.
+        (`keras_tricks.callbacks.GradientNormLogger` logs the per-variable ones under stable keys.)
         """
-        sums = ops.convert_to_tensor(self.sums)
-        steps = ops.maximum(sums[_SUMS.index("steps")], 1.0)
+        sums, per_variable = _Sums.read(ops.convert_to_tensor(self.sums))
+        steps = ops.maximum(sums["steps"], 1.0)
         stats = {
-            "grad_norm": sums[_SUMS.index("norm")] / steps,
+            "grad_norm": sums["norm"] / steps,
             "grad_norm_max": ops.convert_to_tensor(self.norm_max),
-            "grad_norm_clipped": sums[_SUMS.index("clipped_norm")] / steps,
-            "grad_clip_rate": sums[_SUMS.index("clipped_steps")] / steps,
-            "grad_nonfinite_steps": sums[_SUMS.index("nonfinite_steps")],
-            "grad_steps": sums[_SUMS.index("steps")],
+            "grad_norm_clipped": sums["clipped_norm"] / steps,
+            "grad_clip_rate": sums["clipped_steps"] / steps,
+            "grad_nonfinite_steps": sums["nonfinite_steps"],
+            "grad_steps": sums["steps"],
         }
-        means = sums[len(_SUMS) :] / steps
+        means = per_variable / steps
         for index, variable in enumerate(self._trainable_variables):
             stats[f"grad_norm/{variable.path}"] = means[index]
         if self.update_ratios:
@@ -341,3 +416,25 @@ class GradientClipping(OptimizerWrapper):
             "skip_nonfinite": self.skip_nonfinite,
             "update_ratios": self.update_ratios,
         }
+
+
+# The mode's clipping: (wrapper, gradients, weights, measure, recorded) -> (clipped, changed).
+_CLIPPERS = {
+    None: GradientClipping._observe,
+    "value": GradientClipping._by_value,
+    "norm": GradientClipping._by_norm,
+    "global_norm": GradientClipping._by_global_norm,
+    "adaptive": GradientClipping._adaptive,
+    "percentile": GradientClipping._autoclip,
+}
+
+
+def _as_tensor(gradient):
+    from keras_tricks.optimizers import _sparse
+
+    return gradient if _sparse.is_sparse(gradient) else ops.convert_to_tensor(gradient)
+
+
+def _position(variables, variable):
+    # by identity: Keras variables compare element-wise with ==
+    return next(i for i, candidate in enumerate(variables) if candidate is variable)
