@@ -466,8 +466,16 @@ def test_bad_arguments(kwargs, error, match):
     "inner, error, match",
     [
         ("sgd", TypeError, r"Received: inner_optimizer='sgd'"),
-        (lambda: keras.optimizers.SGD(0.01, clipnorm=1.0), ValueError, r"already clips with clipnorm.*Received: clipnorm=1.0"),
-        (lambda: keras.optimizers.SGD(0.01, clipvalue=0.5), ValueError, r"already clips with clipvalue.*Received: clipvalue=0.5"),
+        (
+            lambda: keras.optimizers.SGD(0.01, clipnorm=1.0),
+            ValueError,
+            r"already clips with clipnorm.*Received: clipnorm=1.0",
+        ),
+        (
+            lambda: keras.optimizers.SGD(0.01, clipvalue=0.5),
+            ValueError,
+            r"already clips with clipvalue.*Received: clipvalue=0.5",
+        ),
         (lambda: keras.optimizers.SGD(0.01, global_clipnorm=2.0), ValueError, r"global_clipnorm=2.0"),
         (lambda: keras.optimizers.SGD(0.01, loss_scale_factor=128.0), ValueError, r"loss_scale_factor=128.0"),
         (

@@ -24,6 +24,17 @@ import keras
 from keras_tricks.optimizers import _chain
 
 
+def trained_in_fit(model, callbacks):
+    """The weights of `model` trained at some point of the fit whose callbacks are `callbacks`.
+
+    Those trainable now, and those an `Unfreeze` among the callbacks froze and will unfreeze (a frozen
+    layer's variables are not `trainable`, like a BatchNormalization's moving statistics, so it records
+    them when it freezes them).
+    """
+    later = {path for callback in callbacks or () for path in getattr(callback, "_will_train", ())}
+    return [v for v in model.weights if v.trainable or v.path in later]
+
+
 def rebuild_optimizer(model):
     """Replaces `model.optimizer` by a copy built for `model.trainable_variables`, state carried over.
 

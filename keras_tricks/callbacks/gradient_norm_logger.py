@@ -1,7 +1,7 @@
 import keras
 
 from keras_tricks import _checks, _layers
-from keras_tricks.callbacks import _ordering
+from keras_tricks.callbacks import _ordering, _trainability
 from keras_tricks.optimizers import _chain
 from keras_tricks.optimizers.gradient_clipping import GradientClipping
 
@@ -14,8 +14,19 @@ class GradientNormLogger(_ordering.Arranged, keras.callbacks.Callback):
     them, so `History`, `CSVLogger`, `TensorBoard` and the progress bar show them with no extra code.
     Keys: `grad_norm` and `grad_norm_clipped` (mean global gradient norm before and after clipping),
     `grad_norm_max`, `grad_clip_rate` (fraction of steps clipped), `grad_nonfinite_steps` and, with
-    `per_layer=True`, `grad_norm/<variable path>` (mean norm of each variable's gradient) and, when the
-    optimizer was built with `update_ratios=True`, `update_ratio/<variable path>` (mean ‖Δw‖ / ‖w‖).
+    `per_layer=True`, `grad_norm/<variable key>` (mean norm of each variable's gradient) and, when the
+    optimizer was built with `update_ratios=True`, `update_ratio/<variable key>` (mean ‖Δw‖ / ‖w‖). Every
+    trainable variable of the model has its keys in every epoch: `nan` while its layer is frozen
+    (`Unfreeze`), as no gradient is computed for it.
+
+    A variable key is the path of layer names from the model down to the variable, then its name
+    (`grad_norm/hidden/kernel`), with Keras's automatic layer names numbered over this model alone
+    (`dense`, `dense_1`... for its Dense layers, whatever was built before it; see
+    `keras_tricks._layers`): the same model gives the same keys in every process, after
+    `keras.saving.load_model`, and when other models were built before it, so a resumed run continues
+    the same TensorBoard and CSV series. The callback list of the `fit` is arranged so that the keys
+    are in `logs` before any other callback reads them (`CSVLogger`, `TensorBoard`), whatever the order
+    the callbacks were given in.
 
     With `every_n_steps` the statistics of the last `every_n_steps` steps go into the batch logs every
     `every_n_steps` steps (each read is a host round-trip), and the epoch logs hold those of the steps
@@ -60,7 +71,7 @@ class GradientNormLogger(_ordering.Arranged, keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         _ordering.check_arranged(self)
-        self._keys = _layers.keys_by_path(self.model) if self.per_layer else None
+        self._keys = {}
         if self._wrapper() is None:
             raise ValueError(
                 "GradientNormLogger reads the statistics of a GradientClipping optimizer, but the model's "
@@ -88,13 +99,22 @@ class GradientNormLogger(_ordering.Arranged, keras.callbacks.Callback):
         self._sync()
         optimizer = self._wrapper()
         stats = optimizer.statistics()
-        for key, value in stats.items():
-            if "/" in key:
-                if not self.per_layer:
-                    continue
-                kind, path = key.split("/", 1)
-                key = f"{kind}/{self._key(path)}"
-            logs[key] = float(keras.ops.convert_to_numpy(value))
+        if not self.per_layer:
+            stats = {key: value for key, value in stats.items() if "/" not in key}
+        values = keras.ops.convert_to_numpy(keras.ops.stack(list(stats.values())))  # one transfer
+        read = dict(zip(stats, values.tolist(), strict=True))
+        for key, value in read.items():
+            if "/" not in key:
+                logs[key] = value
+        if self.per_layer:
+            # Every trainable variable of the model has its keys in every epoch, NaN while it is frozen
+            # (no gradient): a CSVLogger fixes its columns at the first epoch.
+            kinds = ["grad_norm"] + (["update_ratio"] if optimizer.update_ratios else [])
+            for variable in _trainability.trained_in_fit(self.model, self._peers):
+                for kind in kinds:
+                    logs[f"{kind}/{self._key(variable.path)}"] = read.get(
+                        f"{kind}/{variable.path}", float("nan")
+                    )
         optimizer.reset_statistics()
         return logs
 

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 from keras_tricks import _checks, _layers, _messages
+from keras_tricks.callbacks import _trainability
 from keras_tricks.callbacks._callback_state import Resumable
 
 
@@ -12,18 +13,18 @@ class SWA(Resumable, keras.callbacks.Callback):
 
     From `start_epoch` on (counting from 0), every `every` epochs, the trainable weights at the epoch's
     end are added to a running average, w̄ ← w̄ + (w − w̄) / (n + 1). When training ends the average
-    replaces the weights. "Trainable" is the variable's own flag, not its layer's: the weights of a
-    layer frozen for a while (`Unfreeze`) are averaged too (they are constant while frozen), and the
-    average is kept by variable key (layer path and name), so it stays right when the set of trainable
-    variables changes in the middle of `fit`. A BatchNormalization layer's moving mean and variance
-    belong to the last weights, not to their average, so with `bn_data` they are recomputed in one pass
-    over it: the model runs in training mode over the batches with each BatchNormalization layer's
-    momentum set to i / (i + 1) at batch i (from 0). That turns Keras's moving average into a plain average:
-    the moving mean becomes the mean of the batch means and the moving variance the mean of the (biased) batch
-    variances, as `torch.optim.swa_utils.update_bn` computes them; the old statistics drop out at the first
-    batch. Other layers run in training mode during that pass too (dropout is active), also as in PyTorch.
-    Frozen BatchNormalization layers (`trainable=False`) keep their statistics. BatchNormalization layers are
-    found through `.layers`, also in nested models; renormalization (`renorm=True`) is not handled.
+    replaces the weights. The weights of a layer frozen for a while by an `Unfreeze` of the same `fit`
+    are averaged too (they are constant while frozen), and the average is kept by variable key (layer
+    path and name), so it stays right when the set of trainable variables changes in the middle of `fit`.
+    A BatchNormalization layer's moving mean and variance belong to the last weights, not to their
+    average, so with `bn_data` they are recomputed in one pass over it: the model runs in training mode
+    over the batches with each BatchNormalization layer's momentum set to i / (i + 1) at batch i (from
+    0). That turns Keras's moving average into a plain average: the moving mean becomes the mean of the
+    batch means and the moving variance the mean of the (biased) batch variances, as
+    `torch.optim.swa_utils.update_bn` computes them; the old statistics drop out at the first batch.
+    Other layers run in training mode during that pass too (dropout is active), also as in PyTorch.
+    Frozen BatchNormalization layers (`trainable=False`) keep their statistics. BatchNormalization layers
+    are found through `.layers`, also in nested models; renormalization (`renorm=True`) is not handled.
 
     The average is kept on the host in float64 and costs one copy of the trainable weights; each update
     is one transfer of the weights at an epoch end. Given `backup_dir` (a directory of its own, not
@@ -77,7 +78,7 @@ class SWA(Resumable, keras.callbacks.Callback):
 
     def _averaged_variables(self):
         keys = _layers.variable_keys(self.model)
-        return {keys[id(v)]: v for v in self.model.weights if v.trainable}
+        return {keys[id(v)]: v for v in _trainability.trained_in_fit(self.model, self._peers)}
 
     def on_train_begin(self, logs=None):
         self.average = None

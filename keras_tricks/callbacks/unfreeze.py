@@ -9,7 +9,7 @@ import keras
 
 from keras_tricks import _checks, _layers, _messages
 from keras_tricks.callbacks import _ordering, _trainability
-from keras_tricks.optimizers import LearningRateMultipliers, _chain
+from keras_tricks.optimizers import LearningRateMultipliers, _chain, learning_rate_multipliers
 
 
 class Unfreeze(_ordering.Arranged, keras.callbacks.Callback):
@@ -160,6 +160,7 @@ class Unfreeze(_ordering.Arranged, keras.callbacks.Callback):
         self._groups = groups if gradual else [[item for g in groups for item in g]]
         self._resolved = None
         self._resumed_at = None
+        self._will_train = set()
         self.async_safe = True
 
     _keras_tricks_roles = (_ordering.RESUMABLE,)
@@ -189,9 +190,8 @@ class Unfreeze(_ordering.Arranged, keras.callbacks.Callback):
         """`{variable path: multiplier}` for the trainable variables of each group."""
         given = self.group_lr_multipliers
         per_group = list(given) if isinstance(given, (list, tuple)) else [given] * len(self._resolved)
-        # Paths below the model (no model name), so that they also name the variables of a clone.
         return {
-            variable.path.removeprefix(f"{self.model.name}/"): float(multiplier)
+            self._key(variable): float(multiplier)
             for group, multiplier in zip(self._resolved, per_group, strict=True)
             for layer in group
             for variable in layer.weights
@@ -208,16 +208,39 @@ class Unfreeze(_ordering.Arranged, keras.callbacks.Callback):
                 f"learning_rate={learning_rate!r}. Received: lr_multiplier={self.lr_multiplier}"
             )
         if self.group_lr_multipliers is not None:
-            multipliers = self._multipliers()
-            if isinstance(optimizer, LearningRateMultipliers):  # a second fit: no wrapper around a wrapper
-                multipliers = {**optimizer.multipliers, **multipliers}
-                optimizer = optimizer.inner_optimizer
-            # strict=False: the groups' variables are frozen, hence not trained, until their epoch.
-            wrapper = LearningRateMultipliers(optimizer, multipliers, strict=False)
-            _trainability.replace_optimizer(self.model, wrapper)
+            _trainability.replace_optimizer(self.model, self._with_multipliers(optimizer))
+        # The variables it will train when it unfreezes them, taken while their layers are trainable.
+        self._will_train |= {
+            v.path for group in self._resolved for layer in group for v in layer.trainable_weights
+        }
         # A resumed fit: the trainability of the epoch whose end the checkpoint holds, before it is loaded.
         self._resumed_at = _checkpoint_epoch(self._peers or []) or None
         self._apply(None if self._resumed_at is None else self._resumed_at - 1)
+
+    def _key(self, variable):
+        # The path below the model (without the model's name), so that it also names a clone's variable.
+        return variable.path.removeprefix(f"{self.model.name}/")
+
+    def _with_multipliers(self, optimizer):
+        """`optimizer` with the groups' multipliers, inside a `LossScaleOptimizer` if there is one."""
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            config = optimizer.get_config()
+            inner = self._with_multipliers(optimizer.inner_optimizer)
+            config["inner_optimizer"] = keras.saving.serialize_keras_object(inner)
+            return keras.optimizers.LossScaleOptimizer.from_config(config)
+        multipliers = self._multipliers()
+        if isinstance(optimizer, LearningRateMultipliers):  # no wrapper around a wrapper: one, merged
+            # The existing keys, one per variable they name, so that the groups' own override them.
+            existing = {
+                self._key(variable): factor
+                for variable in self.model.weights
+                for key, factor in optimizer.multipliers.items()
+                if learning_rate_multipliers.matches(key, variable.path)
+            }
+            multipliers = {**existing, **multipliers}
+            optimizer = optimizer.inner_optimizer
+        # strict=False: the groups' variables are frozen, hence not trained, until their epoch.
+        return LearningRateMultipliers(optimizer, multipliers, strict=False)
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._resumed_at is not None:

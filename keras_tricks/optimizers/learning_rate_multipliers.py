@@ -27,16 +27,17 @@ class LearningRateMultipliers(OptimizerWrapper):
 
     `keras_tricks.callbacks.Unfreeze(group_lr_multipliers=...)` builds one for the groups it unfreezes.
 
-    A key names a variable by its path (`variable.path`, e.g. `"sequential/hidden/kernel"`) or by the
-    end of it, whole names only (`"hidden/kernel"`, or `"kernel"` for every kernel); a path read before
-    saving also names the variable of the loaded model (whose paths lose the model's name). When the
+    A key names variables by their path (`variable.path`, e.g. `"sequential/hidden/kernel"`) or by a
+    run of its names (`"hidden/kernel"`; `"hidden"` for every variable of that layer; `"kernel"` for every
+    kernel); a path read before saving also names the variable of the loaded model (whose paths lose the
+    model's name). When the
     optimizer is built, a key that matches no variable (a typo, a layer not in the model), or a variable
     matched by two keys, raises `ValueError` naming the keys and the closest paths.
 
     Args:
         inner_optimizer: `keras.optimizers.Optimizer`. Makes the step.
-        multipliers: dict. Maps a variable path or its end (see above) to a finite float > 0. Variables
-            not matched keep the inner optimizer's rate.
+        multipliers: dict. Maps a variable path or a run of its names (see above) to a finite float > 0.
+            Variables not matched keep the inner optimizer's rate.
         strict: bool. Whether a key matching none of the variables the optimizer is built for raises.
             `Unfreeze` passes `False`: it lists layers that are frozen (not trained) for a while.
             Defaults to `True`.
@@ -79,8 +80,8 @@ class LearningRateMultipliers(OptimizerWrapper):
                 raise ValueError(
                     "LearningRateMultipliers: the keys "
                     + ", ".join(f"{key!r} (closest: {closest[key]})" for key in unmatched)
-                    + " match none of the variables the optimizer trains; a key is a variable path or its "
-                    f"end, whole names only. The variables are {paths}. Received: "
+                    + " match none of the variables the optimizer trains; a key is a variable path or a run "
+                    f"of its names (a layer name, 'layer/kernel'). The variables are {paths}. Received: "
                     f"multipliers={self.multipliers}"
                 )
 
@@ -128,12 +129,16 @@ class LearningRateMultipliers(OptimizerWrapper):
 
 
 def matches(key, path):
-    """Whether `key` is the variable path `path` or its end, whole names only.
+    """Whether the key names the variable at `path`: its names are a run of the path's names.
 
-    Or `path` is the end of `key`: a model loaded from a file has paths without the model's name, which
-    keys taken from `variable.path` before saving hold.
+    `"hidden/kernel"`, `"hidden"` (every variable of that layer) and `"kernel"` all name
+    `"sequential/hidden/kernel"`. Or the path is the end of the key: a model loaded from a file has
+    paths without the model's name, which keys taken from `variable.path` before saving hold.
     """
-    return path == key or path.endswith(f"/{key}") or key.endswith(f"/{path}")
+    names, parts = key.split("/"), path.split("/")
+    if len(parts) < len(names):
+        return names[-len(parts) :] == parts
+    return any(parts[i : i + len(names)] == names for i in range(len(parts) - len(names) + 1))
 
 
 def _scaled(old, new, factor):
