@@ -1,5 +1,6 @@
 """The learning-rate finder of the book's 1cycle section (`find_learning_rate`)."""
 
+import copy
 import dataclasses
 import math
 
@@ -83,7 +84,7 @@ def _sweep_optimizer(config, schedule, paths, model):
     replaced by its inner optimizer at the momentum it starts training with. `LearningRateMultipliers`
     gets the clone's variable paths (`paths`: the model's path → the clone's).
     """
-    optimizer = keras.saving.deserialize_keras_object(config)
+    optimizer = keras.saving.deserialize_keras_object(copy.deepcopy(config))  # (Keras's from_config pops)
     inner = getattr(optimizer, "inner_optimizer", None)
     if inner is None:
         return {**config, "config": {**config["config"], "learning_rate": schedule}}
