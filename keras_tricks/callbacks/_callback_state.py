@@ -76,6 +76,15 @@ class CallbackState:
         self._records = self._load() if self.enabled else []
         self._pending = list(self._records)
 
+    @property
+    def pending(self):
+        """Whether saved records wait for `resume` (no epoch has begun since `begin`)."""
+        return bool(self._pending)
+
+    def latest(self):
+        """`(epoch, scalars)` of the last saved record, or `None`."""
+        return (self._records[-1]["epoch"], self._records[-1]["scalars"]) if self._records else None
+
     def resume(self, epoch):
         """`(scalars, arrays)` saved after `epoch - 1` when a resumed `fit` starts at `epoch`, else `None`.
 
@@ -185,6 +194,48 @@ class CallbackState:
             self._fail(name, f"cannot be read ({type(error).__name__}: {error})")
 
 
+_METADATA = "training_metadata.json"  # BackupAndRestore's record of the epoch to resume at
+_RESUMED_AT = "keras_tricks_resumed_at"
+
+
+def _metadata_path(callbacks):
+    for callback in callbacks or ():
+        if isinstance(callback, keras.callbacks.BackupAndRestore):
+            return os.path.join(os.fspath(callback.backup_dir), _METADATA)
+    return None
+
+
+def checkpoint_epoch(callbacks):
+    """The epoch a `fit` resumes at from the checkpoint of a `BackupAndRestore` among `callbacks` (0: none).
+
+    Read from the metadata file `BackupAndRestore` writes beside its checkpoint, before it reads it (the
+    callback list is arranged so that keras-tricks callbacks come first); the epoch it recorded even
+    after `end_finished_fit` changed the file.
+    """
+    path = _metadata_path(callbacks)
+    if path is None or not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        metadata = json.load(f)
+    return int(metadata.get(_RESUMED_AT, metadata["epoch"]))
+
+
+def end_finished_fit(callbacks, epochs):
+    """Makes a resumed `fit` whose checkpoint is that of its last epoch run no epoch at all.
+
+    A fit stopped early (by EarlyStopping) and killed after the checkpoint of its last epoch but before
+    it ended would otherwise resume at the next epoch and train on. `BackupAndRestore` reads the epoch to
+    resume at from its metadata: set to `epochs`, Keras runs no epoch and goes to `on_train_end`, where
+    each callback finishes from its saved state, as the uninterrupted fit did. Call it at train begin.
+    """
+    path = _metadata_path(callbacks)
+    with open(path) as f:
+        metadata = json.load(f)
+    metadata.setdefault(_RESUMED_AT, metadata["epoch"])
+    metadata["epoch"] = int(epochs)
+    _write_atomically(path, lambda f: json.dump(metadata, f))
+
+
 def _schema_problem(record):
     """What is wrong with the structure of a state file, or `None`."""
     if not isinstance(record, dict):
@@ -275,6 +326,11 @@ class Resumable(_ordering.Arranged):
         saved = self._state.resume(epoch) if self._state is not None else None
         if saved is not None:
             self._state_restored(*saved)
+
+    def _finish_state(self):
+        """At train end: a resumed fit that ran no epoch (it had ended) takes the state it ended with."""
+        if self._state is not None and self._state.pending:
+            self._resume_state(checkpoint_epoch(self._peers))
 
     def _save_state(self, epoch):
         if self._state is not None and self._state.enabled:  # the state is only gathered when kept

@@ -3,7 +3,7 @@ import warnings
 import keras
 
 from keras_tricks import _checks, _layers
-from keras_tricks.callbacks import _ordering
+from keras_tricks.callbacks import _callback_state, _ordering
 from keras_tricks.callbacks._callback_state import Resumable
 from keras_tricks.optimizers import _chain
 
@@ -68,7 +68,8 @@ class EarlyStopping(Resumable, keras.callbacks.EarlyStopping):
     variable's name, see `keras_tricks._layers`), not by position in a list: they are restored into the
     right variables when `Unfreeze` has changed the trainable variables and replaced the optimizer
     since the best epoch. With `restore_optimizer`, the slots of variables that had none at the best
-    epoch (layers unfrozen since) are set to zero, as fresh slots are.
+    epoch (layers unfrozen since) are set to zero, as fresh slots are; variables sized by the trainable
+    variables (`GradientClipping`'s per-variable statistics) are left as they are when that size changed.
 
     Args:
         monitor: String. Quantity to be monitored. Defaults to `"val_loss"`.
@@ -224,6 +225,11 @@ class EarlyStopping(Resumable, keras.callbacks.EarlyStopping):
         super().on_train_begin(logs)
         self._reset_prechelt()
         self._begin_state()
+        latest = self._state.latest()
+        resumed_at = _callback_state.checkpoint_epoch(self._peers)
+        if latest is not None and latest[1].get("stopped") and latest[0] == resumed_at - 1:
+            # Killed after the checkpoint of the epoch where it stopped: the fit had ended.
+            _callback_state.end_finished_fit(self._peers, self.params["epochs"])
 
     def on_epoch_begin(self, epoch, logs=None):
         self._resume_state(epoch)
@@ -296,16 +302,19 @@ class EarlyStopping(Resumable, keras.callbacks.EarlyStopping):
         return len(worse) == self.strips and all(worse)
 
     def on_train_end(self, logs=None):
+        self._finish_state()
         super().on_train_end(logs)
         if self.restore_optimizer and self.best_optimizer_variables is not None:
             optimizer = self.model.optimizer
             keys = _chain.variable_keys(optimizer, self.model)
             for variable in optimizer.variables:
                 saved = self.best_optimizer_variables.get(keys[id(variable)])
-                if saved is not None:
+                if saved is not None and tuple(saved.shape) == tuple(variable.shape):
                     variable.assign(saved)
                 elif ":" in keys[id(variable)]:  # a slot the best epoch did not have (a layer unfrozen since)
                     variable.assign(keras.ops.zeros(variable.shape, variable.dtype))
+                # else: sized by the trainable variables (GradientClipping's per-variable statistics),
+                # which changed since: left as they are
         self._clear_state()
 
     def _state_config(self):
@@ -313,6 +322,7 @@ class EarlyStopping(Resumable, keras.callbacks.EarlyStopping):
 
     def _state_to_save(self):
         scalars = {name: getattr(self, name) for name in _SCALARS}
+        scalars["stopped"] = bool(self.model.stop_training)
         if self.best is not None:
             scalars["best"] = float(self.best)
         arrays = None

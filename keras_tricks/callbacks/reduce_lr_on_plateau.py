@@ -107,6 +107,7 @@ class ReduceLROnPlateau(Resumable, keras.callbacks.ReduceLROnPlateau):
         self._save_state(epoch)
 
     def on_train_end(self, logs=None):
+        self._finish_state()
         self._clear_state()
 
     def _reduce_optimizer_lr(self, optimizer, epoch, name=""):

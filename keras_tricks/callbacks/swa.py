@@ -26,7 +26,7 @@ class SWA(Resumable, keras.callbacks.Callback):
     Frozen BatchNormalization layers (`trainable=False`) keep their statistics. BatchNormalization layers
     are found through `.layers`, also in nested models; renormalization (`renorm=True`) is not handled.
 
-    The average is kept on the host in float64 and costs one copy of the trainable weights; each update
+    The average is kept on the host in float64 and costs one copy of the weights; each update
     is one transfer of the weights at an epoch end. Given `backup_dir` (a directory of its own, not
     `BackupAndRestore`'s), the average and its count are also written there after each update, so that a
     `fit` interrupted and resumed by `keras.callbacks.BackupAndRestore` averages the same epochs as an
@@ -76,9 +76,9 @@ class SWA(Resumable, keras.callbacks.Callback):
         self.average = None
         self.averaged_epochs = 0
 
-    def _averaged_variables(self):
+    def _weights(self, variables):
         keys = _layers.variable_keys(self.model)
-        return {keys[id(v)]: v for v in _trainability.trained_in_fit(self.model, self._peers)}
+        return {keys[id(v)]: v for v in variables}
 
     def on_train_begin(self, logs=None):
         self.average = None
@@ -91,9 +91,11 @@ class SWA(Resumable, keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self._updated = False
         if epoch >= self.start_epoch and (epoch - self.start_epoch) % self.every == 0:
+            # Every weight, also those of a layer frozen now: at the end, a layer unfrozen in between has
+            # the average of its values at every averaged epoch.
             weights = {
                 key: keras.ops.convert_to_numpy(v).astype("float64")
-                for key, v in self._averaged_variables().items()
+                for key, v in self._weights(self.model.weights).items()
             }
             if self.average is None:
                 self.average = weights
@@ -116,10 +118,12 @@ class SWA(Resumable, keras.callbacks.Callback):
         self.average = arrays.get("average")
 
     def on_train_end(self, logs=None):
+        self._finish_state()
         self._clear_state()
         if self.average is None:
             return
-        for key, variable in self._averaged_variables().items():
+        trained = _trainability.trained_in_fit(self.model, self._peers)
+        for key, variable in self._weights(trained).items():
             variable.assign(np.asarray(self.average[key]).astype(variable.dtype))
         if self.verbose > 0:
             _messages.print_msg(f"SWA: weights averaged over {self.averaged_epochs} epochs.")

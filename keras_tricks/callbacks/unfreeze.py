@@ -1,14 +1,12 @@
 """`Unfreeze`: transfer learning's freeze → train → unfreeze → lower the LR, inside one `fit`."""
 
-import json
 import numbers
-import os
 import warnings
 
 import keras
 
 from keras_tricks import _checks, _layers, _messages
-from keras_tricks.callbacks import _ordering, _trainability
+from keras_tricks.callbacks import _callback_state, _ordering, _trainability
 from keras_tricks.optimizers import LearningRateMultipliers, _chain, learning_rate_multipliers
 
 
@@ -214,7 +212,7 @@ class Unfreeze(_ordering.Arranged, keras.callbacks.Callback):
             v.path for group in self._resolved for layer in group for v in layer.trainable_weights
         }
         # A resumed fit: the trainability of the epoch whose end the checkpoint holds, before it is loaded.
-        self._resumed_at = _checkpoint_epoch(self._peers or []) or None
+        self._resumed_at = _callback_state.checkpoint_epoch(self._peers) or None
         self._apply(None if self._resumed_at is None else self._resumed_at - 1)
 
     def _key(self, variable):
@@ -259,17 +257,3 @@ class Unfreeze(_ordering.Arranged, keras.callbacks.Callback):
         if changed and self.verbose:
             names = ", ".join(layer.name for layer in changed)
             _messages.print_msg(f"\nEpoch {epoch + 1}: Unfreeze unfroze {names}.")
-
-
-def _checkpoint_epoch(callbacks):
-    """The epoch a `fit` resumes at from the checkpoint of a `BackupAndRestore` among `callbacks` (0: none).
-
-    Read from the metadata file `BackupAndRestore` writes beside its checkpoint, as it will read it.
-    """
-    for callback in callbacks:
-        if isinstance(callback, keras.callbacks.BackupAndRestore):
-            path = os.path.join(os.fspath(callback.backup_dir), "training_metadata.json")
-            if os.path.exists(path):
-                with open(path) as f:
-                    return int(json.load(f)["epoch"])
-    return 0

@@ -3,11 +3,12 @@
 import keras
 
 from keras_tricks._registration import register
+from keras_tricks.layers._random_state import SavesRandomState
 from keras_tricks.layers.mc_dropout import _check_rate
 
 
 @register
-class MCAlphaDropout(keras.layers.AlphaDropout):
+class MCAlphaDropout(SavesRandomState, keras.layers.AlphaDropout):
     """Alpha dropout that also drops units at inference, for Monte Carlo dropout in self-normalizing nets.
 
     `keras.layers.AlphaDropout` sets dropped units to SELU's negative saturation value
@@ -15,6 +16,10 @@ class MCAlphaDropout(keras.layers.AlphaDropout):
     standardized inputs; this layer does so on every call, whatever `training` says, so that averaging
     several predictions gives MC dropout's estimate in a SELU network (the book's
     `MCAlphaDropout`).
+
+    The layer saves its random generator's state with its variables (Keras's own `Dropout` does not),
+    so a model saved or checkpointed in the middle of training draws, once loaded, the masks the
+    uninterrupted run would have drawn.
 
     Args:
         rate: float. Drop probability, in [0, 1); the multiplicative noise has standard deviation

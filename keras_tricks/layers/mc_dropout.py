@@ -3,6 +3,7 @@
 import keras
 
 from keras_tricks._registration import register
+from keras_tricks.layers._random_state import SavesRandomState
 
 
 def _check_rate(rate):
@@ -14,7 +15,7 @@ def _check_rate(rate):
 
 
 @register
-class MCDropout(keras.layers.Dropout):
+class MCDropout(SavesRandomState, keras.layers.Dropout):
     """Dropout that also drops units at inference, for Monte Carlo (MC) dropout.
 
     Each call draws a new mask, whatever `training` says, so averaging `k` predictions of the same input
@@ -25,6 +26,10 @@ class MCDropout(keras.layers.Dropout):
 
     To run a model built with plain `Dropout` in MC mode without rebuilding it, use
     `keras_tricks.mc_predict`.
+
+    The layer saves its random generator's state with its variables (Keras's own `Dropout` does not),
+    so a model saved or checkpointed in the middle of training draws, once loaded, the masks the
+    uninterrupted run would have drawn.
 
     Args:
         rate: float. Fraction of the input units to drop, in [0, 1).

@@ -5,10 +5,11 @@ import numbers
 import keras
 
 from keras_tricks._registration import register
+from keras_tricks.layers._random_state import SavesRandomState
 
 
 @register
-class RReLU(keras.layers.Layer):
+class RReLU(SavesRandomState, keras.layers.Layer):
     """Randomized leaky ReLU: a random negative slope per element in training, its mean at inference.
 
     In training each element gets its own slope `a ~ U(lower, upper)`, drawn afresh at every call:
@@ -23,7 +24,9 @@ class RReLU(keras.layers.Layer):
 
     The random slopes come from `keras.random.uniform` with a `keras.random.SeedGenerator` owned by the
     layer, so its state is a layer variable: it advances inside a compiled train step on every backend
-    (JAX included) and is saved with the model.
+    (JAX included). Unlike Keras's own random layers, the layer saves that state with its variables
+    (`model.save`, and the checkpoints of `keras.callbacks.BackupAndRestore`), so a resumed run draws the
+    same slopes as an uninterrupted one.
 
     Args:
         lower: float. Smallest negative slope, `>= 0`. Defaults to `1/8`.

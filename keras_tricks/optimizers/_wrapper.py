@@ -17,6 +17,24 @@ def check_is_optimizer(inner_optimizer):
         )
 
 
+def portable(optimizer):
+    """`optimizer` serialized so that it loads on every backend.
+
+    On torch, Keras's optimizers are backend subclasses
+    (`keras.src.backend.torch.optimizers.torch_adam.Adam`) and Keras records that class: a file saved on
+    torch then loads on tensorflow or jax with a torch optimizer, which fails at the first step. Recorded
+    as the public `keras.optimizers` class of the same name instead, the inner optimizer is built for the
+    backend that loads the file.
+    """
+    config = keras.saving.serialize_keras_object(optimizer)
+    name = type(optimizer).__name__
+    public = getattr(keras.optimizers, name, None)
+    if str(config.get("module", "")).startswith("keras.src.backend.") and isinstance(public, type):
+        if isinstance(optimizer, public):
+            config = {**config, "module": "keras.optimizers", "class_name": name, "registered_name": None}
+    return config
+
+
 class OptimizerWrapper(keras.optimizers.Optimizer):
     def __init__(self, inner_optimizer, name=None):
         check_is_optimizer(inner_optimizer)
@@ -78,10 +96,7 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
 
     def _inner_config(self):
         # Not super().get_config(): the base optimizer's arguments belong to the inner optimizer.
-        return {
-            "name": self.name,
-            "inner_optimizer": keras.saving.serialize_keras_object(self.inner_optimizer),
-        }
+        return {"name": self.name, "inner_optimizer": portable(self.inner_optimizer)}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

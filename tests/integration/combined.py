@@ -50,7 +50,7 @@ def callbacks(backup_dir=None):
     # min_delta makes the stopping epoch a decision on real losses that lands inside the run.
     state = (lambda name: None) if backup_dir is None else (lambda name: f"{backup_dir}-{name}")
     return [
-        Unfreeze(["base"], epoch=2, backup_dir=state("unfreeze")),
+        Unfreeze(["base"], epoch=2),
         GradientNormLogger(per_layer=False),
         LearningRateLogger(),
         EarlyStopping(monitor="val_loss", min_delta=0.01, patience=1, backup_dir=state("early_stopping")),

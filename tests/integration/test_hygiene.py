@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import keras_tricks
-from keras_tricks import layers, optimizers, schedules
+from tests.integration import everything
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PACKAGE = pathlib.Path(keras_tricks.__file__).parent
@@ -102,27 +102,9 @@ def test_the_scan_finds_what_it_looks_for(tmp_path):
     assert len(list(_offences(bad))) == 4
 
 
-def _everything_model():
-    """One model holding every registered keras-tricks class."""
-    keras.utils.set_random_seed(2)
-    inputs = keras.Input((6,))
-    h = keras.layers.Dense(8, name="reused")(inputs)
-    h = layers.RReLU(seed=1)(h)
-    h = layers.Swish(per_channel=True)(h)
-    h = layers.MCDropout(0.1, seed=2)(h)
-    h = layers.MCAlphaDropout(0.1, seed=3)(h)
-    model = keras.Model(inputs, keras.layers.Dense(1)(h))
-    rate = schedules.ScaledSchedule(schedules.PowerDecay(0.05, 10), factor=0.5)
-    momentum = schedules.OneCycle(0.1, 100, max_momentum=0.95, base_momentum=0.85)
-    inner = optimizers.CyclicMomentum(keras.optimizers.SGD(rate, momentum=0.9), schedule=momentum)
-    clipped = optimizers.GradientClipping(inner, "percentile", window=8)
-    model.compile(loss="mse", optimizer=optimizers.LearningRateMultipliers(clipped, {"reused/kernel": 0.1}))
-    return model
-
-
 @pytest.mark.slow
 def test_every_saved_object_loads_in_safe_mode_with_no_custom_objects(tmp_path):
-    model = _everything_model()
+    model = everything.model()
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(64, 6)).astype("float32"), rng.normal(size=(64, 1)).astype("float32")
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)

@@ -1,0 +1,26 @@
+"""The random state of keras-tricks's random layers, saved with their weights.
+
+Keras's random layers (`Dropout`, `GaussianNoise`...) draw from a `keras.random.SeedGenerator` whose
+state advances at every call, but `save_own_variables` saves weights only: a model saved (or a
+`BackupAndRestore` checkpoint written) in the middle of training comes back with the generator at its
+initial seed, so a resumed run draws other masks than the uninterrupted one. keras-tricks's random
+layers (`RReLU`, `MCDropout`, `MCAlphaDropout`) save the generator's state beside their weights, under
+the key `seed_generator_state`, and load it back: a resumed run draws the same numbers. A file without
+the key (saved before) loads as before, the generator left at its seed.
+"""
+
+_KEY = "seed_generator_state"
+
+
+class SavesRandomState:
+    """Mixin for a layer whose `seed_generator` state is saved and loaded with its variables."""
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store[_KEY] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        if _KEY in keys:
+            self.seed_generator.state.assign(store[_KEY])
+        super().load_own_variables({key: store[key] for key in keys if key != _KEY})
