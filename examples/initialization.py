@@ -108,8 +108,10 @@ def train(setting, args, seed):
 
 def gradient_profile(history, model):
     """The last epoch's mean gradient norm of each hidden kernel, input side first."""
-    kernels = [v.path for v in model.trainable_variables if v.path.endswith("kernel")][:-1]
-    return [history.history[f"grad_norm/{path}"][-1] for path in kernels]
+    from keras_tricks.diagnostics import variable_keys
+
+    kernels = [key for key in variable_keys(model).values() if key.endswith("kernel")][:-1]
+    return [history.history[f"grad_norm/{key}"][-1] for key in kernels]
 
 
 def run(args, seed):

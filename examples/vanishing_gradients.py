@@ -63,7 +63,9 @@ def model_for(setting, layers, seed=42):
 
 def first_and_last(history, model):
     """The last epoch's mean gradient norms of the first and the last hidden kernels."""
-    kernels = [v.path for v in model.trainable_variables if v.path.endswith("kernel")]
+    from keras_tricks.diagnostics import variable_keys
+
+    kernels = [key for key in variable_keys(model).values() if key.endswith("kernel")]
     return history.history[f"grad_norm/{kernels[0]}"][-1], history.history[f"grad_norm/{kernels[-2]}"][-1]
 
 

@@ -1,7 +1,7 @@
-import math
-
 import keras
 import numpy as np
+
+from keras_tricks import _checks
 
 
 def ensemble_predict(models, x, weights=None, batch_size=None, verbose=0):
@@ -55,7 +55,8 @@ def ensemble_predict(models, x, weights=None, batch_size=None, verbose=0):
         raise ValueError(
             f"Expected one weight per model ({len(models)}). Received: weights={weights} ({len(weights)})"
         )
-    if any(not (math.isfinite(w) and w >= 0) for w in weights) or not sum(weights) > 0:
+    weights = [_checks.non_negative_number(f"weights[{i}]", w) for i, w in enumerate(weights)]
+    if not sum(weights) > 0:
         raise ValueError(f"Expected finite, non-negative weights, not all zero. Received: weights={weights}")
 
     outputs = [m.predict(x, batch_size=batch_size, verbose=verbose) for m in models]
@@ -65,7 +66,7 @@ def ensemble_predict(models, x, weights=None, batch_size=None, verbose=0):
             "Expected all models to give outputs of the same shapes. Received: "
             + ", ".join(f"{m.name}: {s}" for m, s in zip(models, shapes, strict=True))
         )
-    total = float(sum(weights))
+    total = sum(weights)
 
     def average(*members):
         mean = sum(w * np.asarray(out, "float64") for w, out in zip(weights, members, strict=True)) / total

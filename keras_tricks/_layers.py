@@ -99,6 +99,34 @@ def variable_keys(model):
 
 
 def keys_by_path(model):
-    """`{variable.path: key}` for every weight of `model`."""
+    """The key of each weight of a model, as keras-tricks logs and saves it: `{variable.path: key}`.
+
+    keras-tricks names a variable in its logs (`grad_norm/<key>`, `update_ratio/<key>`) and in the state
+    it keeps for a resumed fit by this key: the path of layer names from the model down to the variable,
+    then the variable's name, without the model's own name (`"hidden/kernel"`; `"encoder/dense_1/bias"`
+    inside a nested model). Keras's automatic layer names are numbered again over the model alone (its
+    first `Dense` is `dense`, the second `dense_1`, whatever the process built before), names given by
+    the user are kept: the same model gives the same keys in every process and after
+    `keras.saving.load_model`, unlike `variable.path`.
+
+    Args:
+        model: keras.Model. A built model.
+
+    Returns:
+        A dict from each weight's `path` to its key, in the order of `model.weights`.
+
+    Example:
+
+    >>> import keras
+    >>> from keras_tricks.diagnostics import variable_keys
+    >>> for _ in range(2):  # in the second model, the Dense layer is named dense_1
+    ...     hidden = keras.layers.Dense(4)
+    ...     model = keras.Sequential([keras.Input((3,)), hidden, keras.layers.Dense(1, name="out")])
+    >>> hidden.name
+    'dense_1'
+
+    >>> list(variable_keys(model).values())
+    ['dense/kernel', 'dense/bias', 'out/kernel', 'out/bias']
+    """
     keys = variable_keys(model)
     return {variable.path: keys[id(variable)] for variable in model.weights}

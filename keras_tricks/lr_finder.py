@@ -8,7 +8,7 @@ import keras
 import numpy as np
 
 from keras_tricks import _checks
-from keras_tricks.optimizers import CyclicMomentum, LearningRateMultipliers, learning_rate_multipliers
+from keras_tricks.optimizers import CyclicMomentum, LearningRateMultipliers, _chain, learning_rate_multipliers
 
 RULES = ("minimum", "steepest", "valley")
 
@@ -76,35 +76,34 @@ def _suggestions(learning_rates, smoothed):
     }
 
 
-def _sweep_optimizer(config, schedule, paths, model):
-    """The serialized optimizer chain `config` with `schedule` as the innermost learning rate.
+def _sweep_optimizer(optimizer, schedule, paths, model):
+    """The serialized optimizer chain of `optimizer` with `schedule` as the innermost learning rate.
 
     Every wrapper is kept (the sweep measures the training that will run: clipped, scaled...), except
-    `CyclicMomentum`, whose momentum schedule follows the training's steps, not the sweep's: it is
-    replaced by its inner optimizer at the momentum it starts training with. `LearningRateMultipliers`
-    gets the clone's variable paths (`paths`: the model's path → the clone's).
+    `CyclicMomentum`, whose momentum schedule follows the training's steps, not the sweep's: the inner
+    optimizer keeps the momentum it starts training with. `LearningRateMultipliers` gets the clone's
+    variable paths (`paths`: the model's path → the clone's).
     """
-    optimizer = keras.saving.deserialize_keras_object(copy.deepcopy(config))  # (Keras's from_config pops)
-    inner = getattr(optimizer, "inner_optimizer", None)
-    if inner is None:
-        return {**config, "config": {**config["config"], "learning_rate": schedule}}
-    inner_config = config["config"]["inner_optimizer"]
-    if isinstance(optimizer, CyclicMomentum):
-        argument = "momentum" if isinstance(inner, keras.optimizers.SGD) else "beta_1"
-        start = float(keras.ops.convert_to_numpy(optimizer.momentum_at(0)))
-        inner_config = {**inner_config, "config": {**inner_config["config"], argument: start}}
-        return _sweep_optimizer(inner_config, schedule, paths, model)
-    outer = dict(config["config"])
-    if isinstance(optimizer, LearningRateMultipliers):
-        # Keys may be full paths, which hold the model's name: name the clone's variables instead.
-        outer["multipliers"] = {
-            paths[v.path]: factor
-            for v in model.weights
-            for key, factor in optimizer.multipliers.items()
-            if learning_rate_multipliers.matches(key, v.path)
-        }
-    outer["inner_optimizer"] = _sweep_optimizer(inner_config, schedule, paths, model)
-    return {**config, "config": outer}
+    members = _chain.chain(optimizer)
+    config = copy.deepcopy(keras.saving.serialize_keras_object(members[-1]))
+    config["config"]["learning_rate"] = keras.saving.serialize_keras_object(schedule)
+    for wrapper in reversed(members[:-1]):  # from the innermost wrapper out
+        if isinstance(wrapper, CyclicMomentum):
+            argument = "momentum" if isinstance(members[-1], keras.optimizers.SGD) else "beta_1"
+            config["config"][argument] = float(keras.ops.convert_to_numpy(wrapper.momentum_at(0)))
+            continue
+        outer = copy.deepcopy(keras.saving.serialize_keras_object(wrapper))
+        outer["config"]["inner_optimizer"] = config
+        if isinstance(wrapper, LearningRateMultipliers):
+            # Keys may be full paths, which hold the model's name: name the clone's variables instead.
+            outer["config"]["multipliers"] = {
+                paths[v.path]: factor
+                for v in model.weights
+                for key, factor in wrapper.multipliers.items()
+                if learning_rate_multipliers.matches(key, v.path)
+            }
+        config = outer
+    return config
 
 
 def find_learning_rate(
@@ -200,12 +199,7 @@ def find_learning_rate(
         min_lr, decay_steps=steps - 1, decay_rate=max_lr / min_lr
     )
     paths = dict(zip((v.path for v in model.weights), (v.path for v in clone.weights), strict=True))
-    optimizer = _sweep_optimizer(
-        keras.saving.serialize_keras_object(model.optimizer),
-        keras.saving.serialize_keras_object(schedule),
-        paths,
-        model,
-    )
+    optimizer = _sweep_optimizer(model.optimizer, schedule, paths, model)
     clone.compile_from_config({**config, "optimizer": optimizer, "metrics": None, "weighted_metrics": None})
 
     learning_rates = min_lr * (max_lr / min_lr) ** (np.arange(steps) / (steps - 1))

@@ -5,6 +5,7 @@ import collections
 import keras
 import numpy as np
 
+from keras_tricks import _checks
 from keras_tricks.layers.mc_alpha_dropout import MCAlphaDropout
 from keras_tricks.layers.mc_dropout import MCDropout
 
@@ -115,15 +116,6 @@ def _check_x(model, x):
         )
 
 
-def _check_positive_int(name, value, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"Expected {name} to be an int. Received: {name}={value!r}")
-    if value < 1:
-        raise ValueError(f"Expected {name} >= 1. Received: {name}={value}")
-
-
 def _entropy(p):
     # 0 * log 0 = 0: probabilities that are exactly 0 contribute nothing.
     return -np.sum(p * np.log(np.where(p > 0, p, 1.0)), axis=-1)
@@ -184,10 +176,9 @@ def mc_predict(model, x, samples=100, batch_size=None, seed=None):
           variances](https://doi.org/10.1007/978-3-642-51461-6_3)
     """
     _check_model(model)
-    _check_positive_int("samples", samples)
-    _check_positive_int("batch_size", batch_size, allow_none=True)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise TypeError(f"Expected seed to be an int or None. Received: seed={seed!r}")
+    samples = _checks.positive_int("samples", samples)
+    batch_size = _checks.positive_int("batch_size", batch_size, allow_none=True)
+    seed = _checks.integer("seed", seed, allow_none=True)
     _check_x(model, x)
     batch_size = batch_size or 32
     draw = _sampler(model, seed)

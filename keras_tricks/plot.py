@@ -27,7 +27,7 @@ def gradient_norms(history, ax=None, per_layer=True):
     """Global and per-variable gradient norms per epoch, with the clip rate on a second axis.
 
     Draws what `keras_tricks.callbacks.GradientNormLogger` logged: `grad_norm` (thick line), each
-    `grad_norm/<variable path>` (thin lines) on a logarithmic axis, and `grad_clip_rate` (dashed) on a
+    `grad_norm/<variable key>` (thin lines) on a logarithmic axis, and `grad_clip_rate` (dashed) on a
     twin axis in [0, 1].
 
     Args:

@@ -1,9 +1,8 @@
 """`ActivationStats`: per-layer activation statistics on a probe batch, written into `logs` at epoch end."""
 
-import numbers
-
 import keras
 
+from keras_tricks import _checks
 from keras_tricks.callbacks import _ordering
 from keras_tricks.diagnostics import _activation_stats as diagnostics
 
@@ -53,8 +52,7 @@ class ActivationStats(_ordering.Arranged, keras.callbacks.Callback):
     def __init__(self, x_probe, every=1, bins=50):
         super().__init__()
         diagnostics._check_probe(x_probe, "x_probe")
-        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
-            raise ValueError(f"Expected every to be an integer >= 1. Received: every={every}")
+        every = _checks.positive_int("every", every)
         diagnostics._check_bins(bins)
         self.x_probe = x_probe
         self.every = int(every)

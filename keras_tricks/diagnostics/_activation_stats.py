@@ -18,6 +18,8 @@ For other activations (linear, ELU, SELU, GELU, ...) `saturated` and `dead` are 
 import keras
 import numpy as np
 
+from keras_tricks import _checks
+
 SATURATION_MARGIN = 0.01
 
 # activation name → the asymptotes it saturates at
@@ -82,8 +84,7 @@ def activation_stats(model, x, bins=50):
 
 
 def _check_bins(bins):
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-        raise ValueError(f"Expected bins to be an integer >= 1. Received: bins={bins}")
+    _checks.positive_int("bins", bins)
 
 
 def _check_probe(x, argument):

@@ -1,9 +1,9 @@
 """Layer-sequential unit-variance initialization (Mishkin & Matas, 2016)."""
 
-import numbers
-
 import keras
 import numpy as np
+
+from keras_tricks import _checks
 
 # The layers LSUV rescales: those with a `kernel` that maps inputs linearly to the output.
 _KERNEL_LAYERS = (
@@ -20,10 +20,8 @@ _KERNEL_LAYERS = (
 def _check_arguments(model, x_batch, tol, max_iter):
     if not isinstance(model, keras.Model):
         raise TypeError(f"Expected model to be a keras.Model. Received: model={model!r}")
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not tol > 0:
-        raise ValueError(f"Expected tol > 0. Received: tol={tol!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
-        raise ValueError(f"Expected an integer max_iter >= 1. Received: max_iter={max_iter!r}")
+    _checks.positive_number("tol", tol)
+    _checks.positive_int("max_iter", max_iter)
     x_batch = np.asarray(keras.ops.convert_to_numpy(x_batch))
     if isinstance(model, keras.Sequential) and not model.built:
         model.build((None, *x_batch.shape[1:]))

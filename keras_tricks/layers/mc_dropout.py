@@ -2,16 +2,14 @@
 
 import keras
 
+from keras_tricks import _checks
 from keras_tricks._registration import register
 from keras_tricks.layers._random_state import SavesRandomState
 
 
 def _check_rate(rate):
     # Keras accepts rate=1, which zeroes everything and divides by 0 when rescaling; MC dropout needs < 1.
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)):
-        raise TypeError(f"Expected rate to be a float in [0, 1). Received: rate={rate!r}")
-    if not 0 <= rate < 1:
-        raise ValueError(f"Expected rate in [0, 1). Received: rate={rate}")
+    return _checks.number("rate", rate, low=0, high=1, high_open=True)
 
 
 @register

@@ -1,9 +1,8 @@
 """Randomized leaky ReLU (Xu et al., 2015)."""
 
-import numbers
-
 import keras
 
+from keras_tricks import _checks
 from keras_tricks._registration import register
 from keras_tricks.layers._random_state import SavesRandomState
 
@@ -62,10 +61,9 @@ class RReLU(SavesRandomState, keras.layers.Layer):
 
     def __init__(self, lower=1 / 8, upper=1 / 3, seed=None, **kwargs):
         super().__init__(**kwargs)
-        for name, value in (("lower", lower), ("upper", upper)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(f"Expected {name} to be a float. Received: {name}={value!r}")
-        if not 0 <= lower <= upper:
+        lower = _checks.non_negative_number("lower", lower)
+        upper = _checks.non_negative_number("upper", upper)
+        if lower > upper:
             raise ValueError(f"Expected 0 <= lower <= upper. Received: lower={lower}, upper={upper}")
         self.lower = float(lower)
         self.upper = float(upper)

@@ -1,10 +1,8 @@
 """Swish with a learnable β (Ramachandran et al., 2017)."""
 
-import math
-import numbers
-
 import keras
 
+from keras_tricks import _checks
 from keras_tricks._registration import register
 
 
@@ -47,14 +45,8 @@ class Swish(keras.layers.Layer):
     def __init__(self, beta=1.0, trainable=True, per_channel=False, **kwargs):
         # Keras's base layer owns `trainable` (and validates it): False freezes beta.
         super().__init__(trainable=trainable, **kwargs)
-        if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
-            raise TypeError(f"Expected beta to be a float. Received: beta={beta!r}")
-        if not math.isfinite(beta):
-            raise ValueError(f"Expected a finite beta. Received: beta={beta}")
-        if not isinstance(per_channel, bool):
-            raise TypeError(f"Expected per_channel to be a bool. Received: per_channel={per_channel!r}")
-        self.initial_beta = float(beta)
-        self.per_channel = per_channel
+        self.initial_beta = _checks.number("beta", beta)
+        self.per_channel = _checks.boolean("per_channel", per_channel)
         self.supports_masking = True
 
     def build(self, input_shape):

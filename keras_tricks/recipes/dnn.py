@@ -2,26 +2,21 @@
 
 import keras
 
+from keras_tricks import _checks
+
 # Our reading of the book's "shallow"/"deep" (Table 11-3 gives no number): from this many hidden layers
 # on, the default recipe switches ReLU → Swish and adds BatchNormalization.
 DEEP_FROM = 10
 
 
 def _check_sizes(n_hidden, n_neurons, n_outputs):
-    for name, value, low in (
-        ("n_hidden", n_hidden, 0),
-        ("n_neurons", n_neurons, 1),
-        ("n_outputs", n_outputs, 1),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"Expected {name} to be an int. Received: {name}={value!r}")
-        if value < low:
-            raise ValueError(f"Expected {name} >= {low}. Received: {name}={value}")
+    _checks.non_negative_int("n_hidden", n_hidden)
+    _checks.positive_int("n_neurons", n_neurons)
+    _checks.positive_int("n_outputs", n_outputs)
 
 
 def _check_rate(name, value):
-    if not 0 <= value < 1:
-        raise ValueError(f"Expected {name} in [0, 1). Received: {name}={value}")
+    _checks.number(name, value, low=0, high=1, high_open=True)
 
 
 def _inputs(input_shape):
@@ -77,8 +72,7 @@ def default_dnn(
     """
     _check_sizes(n_hidden, n_neurons, n_outputs)
     _check_rate("dropout_rate", dropout_rate)
-    if weight_decay < 0:
-        raise ValueError(f"Expected weight_decay >= 0. Received: weight_decay={weight_decay}")
+    _checks.non_negative_number("weight_decay", weight_decay)
     deep = n_hidden >= DEEP_FROM if deep is None else bool(deep)
     regularizer = keras.regularizers.L2(weight_decay) if weight_decay > 0 else None
     layers = _inputs(input_shape)

@@ -1,5 +1,6 @@
 import keras
 
+from keras_tricks import _checks
 from keras_tricks._registration import register
 
 
@@ -32,8 +33,7 @@ class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
             raise TypeError(
                 f"Expected schedule to be a LearningRateSchedule. Received: schedule={schedule!r}"
             )
-        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 0:
-            raise ValueError(f"Expected factor to be a number > 0. Received: factor={factor!r}")
+        factor = _checks.positive_number("factor", factor)
         self.schedule = schedule
         self.factor = keras.Variable(float(factor), dtype="float32", trainable=False, name="lr_factor")
 
