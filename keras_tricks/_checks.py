@@ -28,16 +28,16 @@ def number(name, value, low=None, high=None, low_open=False, high_open=False, al
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"Expected {name} to be a number. {_received(name, value)}")
-    value = float(value)
-    if not math.isfinite(value):
+    number = float(value)
+    if not math.isfinite(number):
         raise ValueError(f"Expected {name} to be a finite number. {_received(name, value)}")
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and (value >= high if high_open else value > high)
+    too_low = low is not None and (number <= low if low_open else number < low)
+    too_high = high is not None and (number >= high if high_open else number > high)
     if too_low or too_high:
         raise ValueError(
             f"Expected {name} in {_interval(low, high, low_open, high_open)}. {_received(name, value)}"
         )
-    return value
+    return number
 
 
 def integer(name, value, low=None, high=None, allow_none=False):

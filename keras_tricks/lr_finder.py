@@ -3,6 +3,7 @@
 import copy
 import dataclasses
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -10,7 +11,14 @@ import numpy as np
 from keras_tricks import _checks
 from keras_tricks.optimizers import CyclicMomentum, LearningRateMultipliers, _chain, learning_rate_multipliers
 
-RULES = ("minimum", "steepest", "valley")
+RULES = ("minimum", "steepest", "valley", "slide")
+# The rule measured most robust on the book's MLP across data sizes, seeds and backends (see
+# docs/lr-scheduling.md, "Which rule").
+DEFAULT_RULE = "valley"
+# The sweep's first tenth (the bias-corrected average is still noisy there) and its last points (the
+# loss blowing up) are left out of every rule, as fastai does.
+_SKIP_END = 5
+_SHORTEST_WINDOW = 20
 
 
 @dataclasses.dataclass
@@ -23,6 +31,11 @@ class FindLearningRateResult:
         smoothed_losses: np.ndarray. Bias-corrected exponential moving average of `losses`.
         suggestions: dict. The rate each rule of `RULES` suggests.
         suggestion: float. The rate of the rule asked for.
+        rule: str. That rule's name.
+        window: tuple. `(start, end)`: the steps the rules read (`learning_rates[start:end]`), without the
+            warm-up and the blow-up.
+        warnings: list of str. Why the suggestion may not be trusted (a sweep too short, no descent, rules
+            far apart); also given as Python warnings.
     """
 
     learning_rates: np.ndarray
@@ -30,50 +43,112 @@ class FindLearningRateResult:
     smoothed_losses: np.ndarray
     suggestions: dict
     suggestion: float
+    rule: str = DEFAULT_RULE
+    window: tuple = (0, 0)
+    warnings: list = dataclasses.field(default_factory=list)
 
     def plot(self, ax=None):
-        """Draws the loss (raw and smoothed) against the learning rate; returns the matplotlib `Axes`."""
+        """Draws the loss against the rate, each rule's suggestion marked; returns the matplotlib `Axes`.
+
+        The y axis spans the informative range (the losses the rules read, not the blow-up at the end),
+        and the chosen rule's mark is labelled with its rate.
+        """
         from keras_tricks import plot
 
-        return plot.lr_vs_loss(self.learning_rates, self.losses, self.smoothed_losses, self.suggestion, ax=ax)
+        return plot.lr_vs_loss(
+            self.learning_rates,
+            self.losses,
+            self.smoothed_losses,
+            suggestions=self.suggestions,
+            chosen=self.rule,
+            window=self.window,
+            ax=ax,
+        )
 
 
 def _batches(x, y, batch_size, steps, seed):
-    order = np.random.default_rng(seed).permutation(len(x))
-    for step in range(steps):
-        index = order[step * batch_size : (step + 1) * batch_size]
+    """`steps` batches of `batch_size` rows (all of `x` if it has fewer), cycling through `x` in a new
+    random order at each pass; a pass's last rows that do not fill a batch wait for the next pass."""
+    rng = np.random.default_rng(seed)
+    size = min(batch_size, len(x))
+    order = np.empty(0, dtype=int)
+    for _ in range(steps):
+        if len(order) < size:
+            order = np.concatenate([order, rng.permutation(len(x))])
+        index, order = order[:size], order[size:]
         yield x[index], (None if y is None else y[index])
 
 
-def _valley(losses):
-    """fastai's `valley`: 2/3 of the way down the longest decreasing run of the loss curve."""
+def _longest_descent(losses):
+    """`(first, last)`: the ends of the longest subsequence of `losses` that keeps falling."""
     n = len(losses)
-    longest = [1] * n
-    start = end = 0
-    for i in range(1, n):
+    length, previous = [1] * n, [-1] * n
+    for i in range(n):
         for j in range(i):
-            if losses[i] < losses[j] and longest[i] < longest[j] + 1:
-                longest[i] = longest[j] + 1
-        if longest[end] < longest[i]:
-            end, start = i, i - longest[i]
-    third = (end - start) / 3
-    return max(0, start + int(third) + int(third / 2))
+            if losses[j] > losses[i] and length[j] + 1 > length[i]:
+                length[i], previous[i] = length[j] + 1, j
+    last = int(np.argmax(length))
+    first = last
+    while previous[first] >= 0:
+        first = previous[first]
+    return first, last
+
+
+def _slide(losses, width=15, tolerance=0.005):
+    """The index where a window of `width` points, slid from the right end leftwards, first has the same
+    slope at both ends (within `tolerance` per step): the left end of the flat bottom before the blow-up."""
+    slope = np.gradient(losses)
+    right = len(losses) - 1
+    while right - width >= 0 and abs(slope[right] - slope[right - width]) > tolerance:
+        right -= 1
+    return max(right - width, 0)
 
 
 def _suggestions(learning_rates, smoothed):
+    """The rate each rule suggests, read from the window of the sweep given (warm-up and blow-up cut)."""
     best = int(np.argmin(smoothed))
-    # The first tenth of the run is skipped, as Lightning does: the bias-corrected average is still noisy
-    # there and its slope per decade of rate is meaningless.
-    skip = max(1, len(smoothed) // 10)
-    steepest = best
-    if best - skip >= 2:
-        descent = np.gradient(smoothed[skip : best + 1], np.log(learning_rates[skip : best + 1]))
-        steepest = skip + int(np.argmin(descent))
+    steepest = (
+        int(np.argmin(np.gradient(smoothed[: best + 1], np.log(learning_rates[: best + 1]))))
+        if best >= 2
+        else 0
+    )
+    first, last = _longest_descent(list(smoothed))
     return {
         "minimum": float(learning_rates[best] / 10),
         "steepest": float(learning_rates[steepest]),
-        "valley": float(learning_rates[_valley(list(smoothed))]),
+        "valley": float(learning_rates[(first + last) // 2]),
+        "slide": float(learning_rates[_slide(smoothed)]),
     }
+
+
+def _window(smoothed):
+    n = len(smoothed)
+    return n // 10, max(n // 10 + 1, n - _SKIP_END)
+
+
+def _doubts(smoothed, window, suggestions):
+    """Why the suggestion may not be trusted, as sentences for the user (none: a clean sweep)."""
+    start, end = window
+    doubts = []
+    if end - start < _SHORTEST_WINDOW:
+        doubts.append(
+            f"the sweep is too short to trust: the rules read {end - start} steps (fewer than "
+            f"{_SHORTEST_WINDOW}) between its warm-up and the blow-up; give more steps, or a range that "
+            "blows up later (a lower max_lr)"
+        )
+    read = smoothed[start:end]
+    if len(read) and not read.min() < 0.9 * read[0]:
+        doubts.append(
+            "the smoothed loss never falls 10 % below its value after the warm-up: no descent to read a "
+            "rate from (the range starts too high, or the loss is flat); lower min_lr or check the model"
+        )
+    spread = max(suggestions.values()) / min(suggestions.values())
+    if spread > 100:
+        doubts.append(
+            f"the rules disagree by a factor {spread:.0f}: the curve is too noisy to trust; give more steps, "
+            "a larger batch, or more smoothing"
+        )
+    return doubts
 
 
 def _sweep_optimizer(optimizer, schedule, paths, model):
@@ -117,52 +192,68 @@ def find_learning_rate(
     steps=100,
     stop_factor=4.0,
     smoothing=0.98,
-    rule="steepest",
+    rule=DEFAULT_RULE,
     seed=0,
 ):
     """Trains a copy of `model` with an exponentially growing learning rate and records the loss.
 
-    The book's method before 1cycle: grow the rate from `min_lr` to `max_lr` over at most one epoch,
-    $\\eta_i = \\eta_{\\min} (\\eta_{\\max}/\\eta_{\\min})^{i/(n-1)}$, and plot the loss against it; the
-    loss falls, flattens, then shoots up. Each step's loss is the loss of its own batch; the curve is
-    smoothed with a bias-corrected moving average, $\\bar L_i = \\mathrm{EMA}_\\beta(L)_i / (1-\\beta^{i+1})$,
-    and the run stops once $\\bar L_i$ exceeds `stop_factor` times its best value (or is not finite).
+    The book's method before 1cycle: grow the rate from `min_lr` to `max_lr`,
+    $\\eta_i = \\eta_{\\min} (\\eta_{\\max}/\\eta_{\\min})^{i/(n-1)}$ over `steps` steps, and read the
+    loss against it; the loss falls, flattens, then shoots up. The sweep runs `steps` steps whatever the
+    data size, cycling through the data (a new random order at each pass), so 2,000 images give the
+    same sweep as 55,000. Each step's loss is the loss of its own batch; the curve is smoothed with a
+    bias-corrected moving average, $\\bar L_i = \\mathrm{EMA}_\\beta(L)_i / (1-\\beta^{i+1})$, and the run
+    stops once $\\bar L_i$ exceeds `stop_factor` times its best value (or is not finite).
 
-    Rules for the suggested rate: `"minimum"`, a tenth of the rate at the smoothed minimum (the book's
-    and fastai's rule of thumb); `"steepest"`, where the smoothed loss falls fastest per decade of rate
-    (Lightning's rule; the first tenth of the run skipped); `"valley"`, fastai's point 2/3 down the
-    longest descending stretch.
+    The rules read the smoothed curve without its first tenth (the average still settling) and its last
+    5 points (the blow-up), as fastai does:
+
+    - `"minimum"`: a tenth of the rate at the smoothed minimum (the book's and fastai's rule of thumb);
+    - `"steepest"`: where the loss falls fastest per decade of rate, before its minimum (Lightning's);
+    - `"valley"`: the middle of the longest stretch over which the loss keeps falling (fastai's valley,
+      the default: the most robust rule measured, see docs/lr-scheduling.md);
+    - `"slide"`: fastai's slide, the left end of the flat bottom found by sliding a 15-point window from
+      the blow-up leftwards until its ends have the same slope.
+
+    A sweep too short (fewer than 20 steps for the rules), without a clear descent, or whose rules
+    disagree by more than a factor 100 gives a warning saying what to change (also in `result.warnings`).
+    A loss that is not finite from the first step raises `ValueError`.
 
     The finder trains a clone (`keras.models.clone_model`, so a Sequential or functional model) compiled
-    from `model.get_compile_config()` with a fresh optimizer of the same kind and settings, whose
-    learning rate is Keras's `ExponentialDecay` evaluated in the compiled step; `model`, its weights and
-    its optimizer's variables are never touched. It costs the `steps` it ran (at most one epoch).
+    from `model.get_compile_config()` with a fresh copy of its optimizer chain (every wrapper kept, the
+    innermost optimizer's rate replaced by Keras's `ExponentialDecay` evaluated in the compiled step);
+    `model`, its weights and its optimizer's variables are never touched.
 
     Args:
         model: keras.Model. A compiled Sequential or functional model.
-        x: np.ndarray. Inputs.
+        x: np.ndarray. Inputs (at least one row).
         y: np.ndarray. Targets. Defaults to `None`.
-        batch_size: int. Defaults to `32`.
+        batch_size: int. Rows per step (all of `x` when it has fewer). Defaults to `32`.
         min_lr: float. First rate. Defaults to `1e-7`.
         max_lr: float. Last rate, > `min_lr`. Defaults to `10.0`.
-        steps: int. Steps to run at most; capped at one epoch. Defaults to `100`.
-        stop_factor: float. Stop when the smoothed loss exceeds this multiple of its best. Defaults to `4.0`.
+        steps: int. Steps of the sweep (fewer if the loss blows up first), at least 2. Defaults to `100`
+            (fastai's).
+        stop_factor: float > 1. Stop when the smoothed loss exceeds this multiple of its best. Defaults to
+            `4.0` (Lightning's).
         smoothing: float in [0, 1). β of the moving average. Defaults to `0.98`.
-        rule: str. One of `"minimum"`, `"steepest"`, `"valley"`. Defaults to `"steepest"`.
+        rule: str. One of `"minimum"`, `"steepest"`, `"valley"`, `"slide"`. Defaults to `"valley"`.
         seed: int. Seed of the batch order. Defaults to `0`.
 
     Returns:
         A `FindLearningRateResult` with `learning_rates`, `losses`, `smoothed_losses`, `suggestions`,
-        `suggestion` and `plot()`.
+        `suggestion`, `rule`, `window`, `warnings` and `plot()`.
 
     Example:
 
-    >>> import numpy as np
+    >>> import keras, numpy as np
+    >>> from keras_tricks import find_learning_rate
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     >>> model.compile(optimizer="sgd", loss="mse")
-    >>> x = np.random.default_rng(0).normal(size=(640, 4)).astype("float32")
-    >>> result = find_learning_rate(model, x, x.sum(axis=1), batch_size=32, min_lr=1e-4, max_lr=10, steps=20)
-    >>> len(result.losses) == len(result.learning_rates) <= 20
+    >>> x = np.random.default_rng(0).normal(size=(200, 4)).astype("float32")
+    >>> result = find_learning_rate(model, x, x.sum(axis=1), min_lr=1e-4, max_lr=10)
+    >>> len(result.losses) == len(result.learning_rates) <= 100
+    True
+    >>> sorted(result.suggestions) == sorted(["minimum", "steepest", "valley", "slide"])
     True
     >>> 1e-4 <= result.suggestion <= 10
     True
@@ -171,6 +262,7 @@ def find_learning_rate(
         - Smith, [Cyclical Learning Rates for Training Neural Networks](https://arxiv.org/abs/1506.01186),
           2017.
         - Géron, *Hands-On Machine Learning*, 3rd ed., chapter 11, "Learning Rate Scheduling".
+        - fastai's `Learner.lr_find` and its suggestion functions (`valley`, `slide`, `minimum`, `steep`).
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"Expected model to be a keras.Model. Received: model={model!r}")
@@ -183,14 +275,14 @@ def find_learning_rate(
     max_lr = _checks.positive_number("max_lr", max_lr)
     if min_lr >= max_lr:
         raise ValueError(f"Expected min_lr < max_lr. Received: min_lr={min_lr}, max_lr={max_lr}")
-    steps = _checks.positive_int("steps", steps)
-    stop_factor = _checks.positive_number("stop_factor", stop_factor)
-    if not 0 <= smoothing < 1:
-        raise ValueError(f"Expected smoothing in [0, 1). Received: smoothing={smoothing}")
-    if rule not in RULES:
-        raise ValueError(f"Expected rule in {RULES}. Received: rule={rule!r}")
+    steps = _checks.integer("steps", steps, low=2)
+    stop_factor = _checks.number("stop_factor", stop_factor, low=1, low_open=True)
+    smoothing = _checks.number("smoothing", smoothing, low=0, high=1, high_open=True)
+    rule = _checks.choice("rule", rule, RULES)
+    seed = _checks.integer("seed", seed)
     x = np.asarray(x)
-    steps = max(2, min(steps, math.ceil(len(x) / batch_size)))
+    if x.ndim == 0 or len(x) == 0:
+        raise ValueError(f"Expected x to hold at least one row. Received: x.shape={x.shape}")
 
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
@@ -207,6 +299,11 @@ def find_learning_rate(
     for xb, yb in _batches(x, None if y is None else np.asarray(y), batch_size, steps, seed):
         clone.reset_metrics()  # the loss of this batch alone, not the running mean
         loss = float(clone.train_on_batch(xb, yb, return_dict=True)["loss"])
+        if not math.isfinite(loss) and not losses:
+            raise ValueError(
+                f"The loss is {loss} from the first step of the sweep (at the rate min_lr={min_lr}): no rate "
+                "can be suggested. Check the data (NaN or huge inputs?) and the model's output and loss."
+            )
         losses.append(loss)
         average = smoothing * average + (1 - smoothing) * loss
         smoothed.append(average / (1 - smoothing ** len(losses)))
@@ -215,8 +312,20 @@ def find_learning_rate(
             break
     learning_rates = learning_rates[: len(losses)]
     smoothed = np.asarray(smoothed)
-    finite = np.where(np.isfinite(smoothed), smoothed, np.inf)
-    suggestions = _suggestions(learning_rates, finite)
+    window = _window(smoothed)
+    start, end = window
+    read = np.where(np.isfinite(smoothed[start:end]), smoothed[start:end], np.inf)
+    suggestions = _suggestions(learning_rates[start:end], read)
+    doubts = _doubts(smoothed, window, suggestions)
+    for doubt in doubts:
+        warnings.warn(f"find_learning_rate: {doubt}.", stacklevel=2)
     return FindLearningRateResult(
-        learning_rates, np.asarray(losses), smoothed, suggestions, suggestions[rule]
+        learning_rates,
+        np.asarray(losses),
+        smoothed,
+        suggestions,
+        suggestions[rule],
+        rule=rule,
+        window=window,
+        warnings=doubts,
     )

@@ -5,7 +5,7 @@ import collections
 import keras
 import numpy as np
 
-from keras_tricks import _checks
+from keras_tricks import _checks, _layers
 from keras_tricks.layers.mc_alpha_dropout import MCAlphaDropout
 from keras_tricks.layers.mc_dropout import MCDropout
 
@@ -180,6 +180,13 @@ def mc_predict(model, x, samples=100, batch_size=None, seed=None):
     batch_size = _checks.positive_int("batch_size", batch_size, allow_none=True)
     seed = _checks.integer("seed", seed, allow_none=True)
     _check_x(model, x)
+    if not any(type(layer) in _MC_VERSION for layer in _layers.walk(model)):
+        raise ValueError(
+            "mc_predict samples the model with its dropout layers on, but this model has none (no "
+            "Dropout, AlphaDropout, MCDropout or MCAlphaDropout): every sample would be the same and the "
+            f"std 0. Add dropout to the model, or use model.predict. Received: model={model.name!r} with "
+            f"layers {[type(layer).__name__ for layer in _layers.walk(model)]}"
+        )
     batch_size = batch_size or 32
     draw = _sampler(model, seed)
     per_call = max(1, min(samples, _ROWS_PER_CALL // batch_size))

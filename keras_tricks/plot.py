@@ -82,8 +82,21 @@ def schedule(learning_rate_schedule, steps, ax=None):
     return ax
 
 
-def lr_vs_loss(learning_rates, losses, smoothed_losses=None, suggestion=None, ax=None):
+def lr_vs_loss(
+    learning_rates,
+    losses,
+    smoothed_losses=None,
+    suggestion=None,
+    ax=None,
+    suggestions=None,
+    chosen=None,
+    window=None,
+):
     """Draws the loss against the learning rate on a log axis (the book's LR-finder figure).
+
+    With `window` (the steps the finder's rules read, `(start, end)`), the y axis spans that part of the
+    smoothed curve and a margin, as fastai draws it, instead of stretching to the blow-up at the end.
+    `FindLearningRateResult.plot()` calls it with every rule's suggestion and the chosen rule.
 
     Args:
         learning_rates: array. Rates, one per step.
@@ -91,17 +104,42 @@ def lr_vs_loss(learning_rates, losses, smoothed_losses=None, suggestion=None, ax
         smoothed_losses: array. A smoothed curve to draw over it. Defaults to `None`.
         suggestion: float. A rate to mark with a vertical line. Defaults to `None`.
         ax: matplotlib `Axes`. Defaults to a new figure's.
+        suggestions: dict. `{rule: rate}`: each marked on the curve. Defaults to `None`.
+        chosen: str. The rule whose mark is labelled with its rate. Defaults to `None`.
+        window: tuple. `(start, end)`, the informative steps (sets the y range). Defaults to `None`.
+
+    Returns:
+        The `Axes` drawn on.
     """
+    import numpy as np
+
     ax = _axes(ax)
-    ax.plot(learning_rates, losses, alpha=0.4, label="batch loss")
+    learning_rates, losses = np.asarray(learning_rates), np.asarray(losses)
+    ax.plot(learning_rates, losses, alpha=0.3, color="tab:blue", label="batch loss")
+    curve = losses if smoothed_losses is None else np.asarray(smoothed_losses)
     if smoothed_losses is not None:
-        ax.plot(learning_rates, smoothed_losses, label="smoothed")
+        ax.plot(learning_rates, curve, color="tab:blue", label="smoothed")
     if suggestion is not None:
         ax.axvline(suggestion, color="k", linestyle="--", label=f"suggestion {suggestion:.3g}")
+    markers = iter("os^Dv")
+    for rule, rate in (suggestions or {}).items():
+        at = np.interp(np.log(rate), np.log(learning_rates), curve)
+        if rule == chosen:
+            ax.axvline(rate, color="tab:red", linewidth=1)
+            ax.plot([rate], [at], "o", color="tab:red", markersize=9, label=f"{rule} (chosen): {rate:.3g}")
+        else:
+            ax.plot([rate], [at], next(markers, "x"), color="tab:gray", label=f"{rule}: {rate:.3g}")
+    if window is not None and window[1] > window[0]:
+        read = curve[window[0] : window[1]]
+        read = read[np.isfinite(read)]
+        if read.size:
+            low, high = float(read.min()), float(max(read.max(), curve[window[0]]))
+            margin = 0.15 * (high - low) or 0.1 * abs(high) or 1.0
+            ax.set_ylim(low - margin, high + margin)
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("loss")
-    ax.legend()
+    ax.legend(fontsize="small")
     return ax
 
 

@@ -29,16 +29,16 @@ def _data():
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, error, match",
     [
-        ({"x_probe": np.zeros((0, 4))}, r"x_probe with shapes \[\(0, 4\)\]"),
-        ({"x_probe": np.zeros((2, 4)), "every": 0}, "every=0"),
-        ({"x_probe": np.zeros((2, 4)), "every": 1.5}, "every=1.5"),
-        ({"x_probe": np.zeros((2, 4)), "bins": 0}, "bins=0"),
+        ({"x_probe": np.zeros((0, 4))}, ValueError, r"x_probe with shapes \[\(0, 4\)\]"),
+        ({"x_probe": np.zeros((2, 4)), "every": 0}, ValueError, "every=0"),
+        ({"x_probe": np.zeros((2, 4)), "every": 1.5}, TypeError, "every=1.5"),
+        ({"x_probe": np.zeros((2, 4)), "bins": 0}, ValueError, "bins=0"),
     ],
 )
-def test_bad_arguments_fail_at_construction(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_arguments_fail_at_construction(kwargs, error, match):
+    with pytest.raises(error, match=match):
         ActivationStats(**kwargs)
 
 

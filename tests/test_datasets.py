@@ -101,6 +101,26 @@ def test_wrong_content_gets_a_clear_error(fake_set, tmp_path):
         datasets.load_fashion_mnist(cache_dir=cache, debian_dir=debian)
 
 
+def test_a_gzip_bomb_in_the_cache_is_refused_without_decompressing_it(fake_set, tmp_path):
+    import tracemalloc
+
+    debian, _ = fake_set
+    cache = tmp_path / "cache"
+    datasets.load_fashion_mnist(cache_dir=cache, debian_dir=debian)
+    with gzip.open(cache / "train-labels-idx1-ubyte.gz", "wb", compresslevel=9) as f:
+        for _ in range(256):  # 256 MiB of zeros, about 256 KiB on disk
+            f.write(bytes(1 << 20))
+    assert os.path.getsize(cache / "train-labels-idx1-ubyte.gz") < 2 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(datasets.DatasetError, match="decompresses to more than 60,008 bytes"):
+            datasets.load_fashion_mnist(cache_dir=cache, debian_dir=debian)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, f"peak {peak / 2**20:.1f} MiB"  # the images of the fake set, not the bomb
+
+
 def test_offline_without_debian_package_says_what_to_do(tmp_path, monkeypatch):
     def offline():
         raise Exception("URL fetch failure on https://storage.googleapis.com/...: None -- [Errno -3]")

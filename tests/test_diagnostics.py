@@ -107,7 +107,7 @@ def test_layers_come_in_model_order_not_sorted():
         (np.zeros((0, 100), "float32"), 10, ValueError, r"x with shapes \[\(0, 100\)\]"),
         ([], 10, ValueError, "x with shapes"),
         (np.zeros((4, 100), "float32"), 0, ValueError, "bins=0"),
-        (np.zeros((4, 100), "float32"), 2.5, ValueError, "bins=2.5"),
+        (np.zeros((4, 100), "float32"), 2.5, TypeError, "bins=2.5"),
     ],
 )
 def test_bad_input(x, bins, error, match):

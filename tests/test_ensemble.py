@@ -65,9 +65,15 @@ def test_output_shapes_must_match():
         ([], None, ValueError, r"at least one model. Received: models=\[\]"),
         (["a"], None, TypeError, r"keras.Model. Received: \['a'\]"),
         (2, [1.0], ValueError, r"one weight per model \(2\). Received: weights=\[1.0\] \(1\)"),
-        (2, [1.0, -1.0], ValueError, r"non-negative weights, not all zero. Received: weights=\[1.0, -1.0\]"),
-        (2, [0, 0], ValueError, r"Received: weights=\[0, 0\]"),
-        (2, [1.0, float("nan")], ValueError, r"Received: weights=\[1.0, nan\]"),
+        (2, [1.0, -1.0], ValueError, r"Expected weights\[1\] in \[0, inf\). Received: weights\[1\]=-1.0"),
+        (2, [0, 0], ValueError, r"not all zero. Received: weights=\[0.0, 0.0\]"),
+        (
+            2,
+            [1.0, float("nan")],
+            ValueError,
+            r"weights\[1\] to be a finite number. Received: weights\[1\]=nan",
+        ),
+        (2, [1.0, "2"], TypeError, r"Received: weights\[1\]='2'"),
     ],
 )
 def test_bad_arguments_are_refused(models, weights, error, message):

@@ -1,3 +1,5 @@
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -27,6 +29,7 @@ def _state(model):
     return [keras.ops.convert_to_numpy(v).copy() for v in variables]
 
 
+@pytest.mark.filterwarnings("ignore:find_learning_rate")  # short sweeps on purpose
 @pytest.mark.parametrize(
     "optimizer",
     [
@@ -48,6 +51,7 @@ def test_model_and_optimizer_are_bit_identical_afterwards(optimizer):
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(model.optimizer.learning_rate), lr_before)
 
 
+@pytest.mark.filterwarnings("ignore:find_learning_rate")  # short sweeps on purpose
 def test_rates_grow_geometrically_and_losses_are_per_batch():
     x, y = _data()
     model = _model("sgd")
@@ -65,24 +69,61 @@ def test_rates_grow_geometrically_and_losses_are_per_batch():
     )  # batches differ, so a running mean would not match
 
 
+@pytest.mark.filterwarnings("ignore:find_learning_rate")  # short sweeps on purpose
 def test_stops_when_the_smoothed_loss_blows_up_and_suggests_below_it():
     x, y = _data(2048)
     result = find_learning_rate(_model("sgd"), x, y, batch_size=16, min_lr=1e-5, max_lr=100.0, steps=120)
     assert len(result.losses) < 120
     assert not result.smoothed_losses[-1] <= 4.0 * np.nanmin(result.smoothed_losses[:-1])
-    assert set(result.suggestions) == {"minimum", "steepest", "valley"}
+    assert set(result.suggestions) == {"minimum", "steepest", "valley", "slide"}
     blow_up = result.learning_rates[-1]
     assert all(0 < lr < blow_up for lr in result.suggestions.values()), (result.suggestions, blow_up)
-    assert result.suggestion == result.suggestions["steepest"]
+    assert result.rule == "valley" and result.suggestion == result.suggestions["valley"]
+    start, end = result.window
+    assert start == len(result.losses) // 10 and end == len(result.losses) - 5  # warm-up and blow-up cut
 
 
-def test_plot_draws_both_curves_and_the_suggestion():
-    x, y = _data()
-    result = find_learning_rate(_model("sgd"), x, y, batch_size=32, steps=8)
+@pytest.mark.filterwarnings("ignore:find_learning_rate")  # short sweeps on purpose
+def test_plot_marks_every_rule_labels_the_chosen_one_and_shows_the_informative_range():
+    x, y = _data(2048)
+    result = find_learning_rate(_model("sgd"), x, y, batch_size=16, min_lr=1e-5, max_lr=100.0, steps=120)
     ax = result.plot()
-    assert len(ax.lines) == 3 and ax.get_xscale() == "log"
+    labels = [line.get_label() for line in ax.lines]
+    assert ax.get_xscale() == "log"
+    for rule, rate in result.suggestions.items():
+        chosen = " (chosen)" if rule == result.rule else ""
+        assert f"{rule}{chosen}: {rate:.3g}" in labels, labels
+    low, high = ax.get_ylim()
+    start, end = result.window
+    read = result.smoothed_losses[start:end]
+    assert low <= read.min() and high >= read.max()
+    assert high < np.nanmax(result.smoothed_losses)  # the blow-up at the end is out of view
     ax = keras_tricks.plot.schedule(OneCycle(0.1, 100), 100)
     np.testing.assert_allclose(ax.lines[0].get_ydata().max(), 0.1, rtol=1e-6)
+
+
+@pytest.mark.parametrize("samples", [10, 200, 5000])
+def test_the_sweep_has_its_steps_whatever_the_data_size(samples):
+    x, y = _data(samples)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = find_learning_rate(_model("sgd"), x, y, batch_size=32, min_lr=1e-6, max_lr=1e-3, steps=40)
+    assert len(result.losses) == 40  # cycling the data; a batch is all of it when it has fewer rows
+    assert np.all(np.isfinite(result.losses))
+
+
+def test_a_sweep_too_short_to_trust_warns():
+    x, y = _data()
+    with pytest.warns(UserWarning, match="too short to trust: the rules read 3 steps"):
+        result = find_learning_rate(_model("sgd"), x, y, batch_size=32, steps=8)
+    assert any("too short" in doubt for doubt in result.warnings)
+
+
+def test_a_loss_not_finite_from_the_first_step_raises():
+    x, y = _data()
+    x[:] = np.nan
+    with pytest.raises(ValueError, match="The loss is nan from the first step of the sweep"):
+        find_learning_rate(_model("sgd"), x, y)
 
 
 @pytest.mark.parametrize(
@@ -92,6 +133,9 @@ def test_plot_draws_both_curves_and_the_suggestion():
         (dict(min_lr=0.0), ValueError, "min_lr=0.0"),
         (dict(max_lr=float("inf")), ValueError, "max_lr=inf"),
         (dict(steps=0), ValueError, "steps=0"),
+        (dict(steps=1), ValueError, "Expected steps >= 2. Received: steps=1"),
+        (dict(stop_factor=0.5), ValueError, "stop_factor=0.5"),
+        (dict(stop_factor="4"), TypeError, "stop_factor='4'"),
         (dict(batch_size=1.5), TypeError, "batch_size=1.5"),
         (dict(smoothing=1.0), ValueError, "smoothing=1.0"),
         (dict(rule="best"), ValueError, "rule='best'"),

@@ -196,3 +196,10 @@ def test_mc_predict_rejects_a_subclassed_model():
     model(_x())
     with pytest.raises(TypeError, match="Sequential or functional"):
         keras_tricks.mc_predict(model, _x())
+
+
+def test_a_model_without_dropout_is_refused_not_sampled_to_std_0():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    x = np.zeros((2, 4), "float32")
+    with pytest.raises(ValueError, match="has none .*every sample would be the same"):
+        keras_tricks.mc_predict(model, x, samples=5)

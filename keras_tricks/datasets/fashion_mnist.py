@@ -19,6 +19,8 @@ import zlib
 
 import numpy as np
 
+from keras_tricks import _checks
+
 __all__ = ["DatasetError", "load_fashion_mnist"]
 
 DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"
@@ -29,6 +31,13 @@ _SHA256 = {
     "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
     "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
     "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+}
+# Decompressed sizes: the IDX header (magic, then one 4-byte size per dimension) and the uint8 data.
+_SIZES = {
+    "train-labels-idx1-ubyte.gz": 8 + 60_000,
+    "train-images-idx3-ubyte.gz": 16 + 60_000 * 28 * 28,
+    "t10k-labels-idx1-ubyte.gz": 8 + 10_000,
+    "t10k-images-idx3-ubyte.gz": 16 + 10_000 * 28 * 28,
 }
 _PIXELS = ("unit", "raw", "standardized")
 _VALIDATION_SIZE = 5000
@@ -79,16 +88,25 @@ def _fill_cache(cache_dir, debian_dir):
             shutil.copyfile(os.path.join(downloaded, name), os.path.join(cache_dir, name))
 
 
-def _read_idx(path, expected_sha256):
-    """Decompresses one IDX file, checks its SHA-256 and returns it as a uint8 array."""
+def _read_idx(path, expected_sha256, size):
+    """Decompresses one IDX file, checks its SHA-256 and returns it as a uint8 array.
+
+    It reads at most `size` bytes, the size of the real file, plus one: a file that decompresses to more
+    (a "gzip bomb" in the cache) is refused without being decompressed in full.
+    """
     fix = f"Delete {path} and call again: it will be copied from Debian's package or downloaded anew."
     try:
         with gzip.open(path, "rb") as f:
-            content = f.read()
+            content = f.read(size + 1)
     except (OSError, EOFError, zlib.error) as error:
         raise DatasetError(
             f"Cannot decompress {path}: {error}. The file is truncated or corrupt. {fix}"
         ) from None
+    if len(content) > size:
+        raise DatasetError(
+            f"{path} decompresses to more than {size:,} bytes, the size of Fashion-MNIST's file: it is "
+            f"not that file. {fix}"
+        )
     digest = hashlib.sha256(content).hexdigest()
     if digest != expected_sha256:
         raise DatasetError(
@@ -133,11 +151,12 @@ def load_fashion_mnist(pixels="unit", cache_dir=None, debian_dir=DEBIAN_DIR):
     >>> float(x_train.min()), float(x_train.max()), str(x_train.dtype)
     (0.0, 1.0, 'float32')
     """
-    if pixels not in _PIXELS:
-        raise ValueError(f"Expected pixels to be one of {_PIXELS}. Received: pixels={pixels!r}")
+    _checks.choice("pixels", pixels, _PIXELS)
     cache_dir = os.path.expanduser(cache_dir) if cache_dir is not None else _keras_cache_dir()
     _fill_cache(cache_dir, debian_dir)
-    arrays = {name: _read_idx(os.path.join(cache_dir, name), sha) for name, sha in _SHA256.items()}
+    arrays = {
+        name: _read_idx(os.path.join(cache_dir, name), sha, _SIZES[name]) for name, sha in _SHA256.items()
+    }
     x_full, y_full = arrays["train-images-idx3-ubyte.gz"], arrays["train-labels-idx1-ubyte.gz"]
     x_test, y_test = arrays["t10k-images-idx3-ubyte.gz"], arrays["t10k-labels-idx1-ubyte.gz"]
     if len(x_full) != len(y_full) or len(x_test) != len(y_test) or len(x_full) <= _VALIDATION_SIZE:

@@ -6,11 +6,11 @@ and returns a new list; none holds state. The stateful wrapper `GradientClipping
 Sparse gradients (tensorflow's `tf.IndexedSlices`, from an `Embedding`) are measured and clipped as
 their dense form, and stay sparse: pass them through `deduplicate` first (see `_sparse`).
 
-Norms never overflow for a finite gradient: `measure` sums squares in float32 (the fast path, exact
-for every gradient whose squares sum below ~3.4e38) and, only when that sum is not finite, measures
-again with each gradient scaled by its largest magnitude, ‖g‖ = m·‖g/m‖ (Blue's classic remedy, as in
-LAPACK's `nrm2`), in a branch of `ops.cond` that costs nothing when not taken. A gradient is non-finite
-when one of its elements is NaN or ±Inf, never because its squares overflow.
+Norms never overflow nor underflow for a finite gradient: `measure` sums squares in float32 (the fast
+path, exact for every gradient whose sum of squares lies between 1e-30 and ~3.4e38) and, only when a sum
+falls outside, measures again with each gradient scaled by its largest magnitude, ‖g‖ = m·‖g/m‖ (the
+classic remedy, as in LAPACK's `nrm2`), in a branch of `ops.cond` that costs nothing when not taken. A
+gradient is non-finite when one of its elements is NaN or ±Inf, never because its squares overflow.
 """
 
 import collections
@@ -21,6 +21,9 @@ from keras_tricks.optimizers import _sparse
 
 # Below this norm a gradient counts as zero: AGC divides by it (the NFNets code uses the same floor).
 TINY = 1e-6
+
+# Below this sum of squares the float32 sum loses precision to underflow: such a gradient is measured scaled.
+_SMALLEST_SQUARE = 1e-30
 
 Measure = collections.namedtuple("Measure", ["norms", "global_norm", "finite", "fast"])
 Measure.__doc__ = """The norms of a list of gradients (`measure`).
@@ -49,7 +52,8 @@ def _has_elements(g):
 def squared_norms(grads):
     """The squared L2 norm of each gradient, as float32 scalars (`None` for a `None` gradient).
 
-    Plain sums of squares: they overflow to `inf` for gradients with elements above ~1e19 (see `measure`).
+    Plain sums of squares: they overflow to `inf` for gradients with elements above ~1e19 (see
+    `measure`).
     """
     return [None if g is None else ops.sum(ops.square(_values(g))) for g in grads]
 
@@ -74,7 +78,10 @@ def measure(grads):
         return Measure(ops.zeros((len(grads),)), ops.zeros(()), true, true)
     squares = per_gradient(lambda v: ops.sum(ops.square(v)))
     total = ops.sum(squares)
-    fast = ops.isfinite(total)
+    # The squares are exact enough when none overflows and none underflows (a gradient below ~1e-15 has
+    # squares at the bottom of float32's range, an all-zero one a sum of 0): else measure scaled.
+    smallest = ops.min(ops.where(ops.array(present), squares, float("inf")))
+    fast = ops.logical_and(ops.isfinite(total), smallest >= _SMALLEST_SQUARE)
 
     def plain():
         return ops.sqrt(squares), ops.sqrt(total), ops.ones((), dtype="bool")

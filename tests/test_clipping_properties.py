@@ -1,0 +1,143 @@
+"""Property tests of GradientClipping's maths at the edges (hypothesis), against a float64 NumPy reference.
+
+Random lists of gradients: zero-size, scalar, vector, matrix and 4-D, a sparse one on tensorflow (an
+`tf.IndexedSlices` with repeated rows), some `None`, every magnitude from 1e-30 to 1e30. In every mode,
+one step of `GradientClipping(SGD(1.0))` must apply the float64 reference's clipped gradient, log the
+reference's norms, never skip a finite step, and keep the clipped norm within the threshold.
+"""
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from keras_tricks.optimizers import GradientClipping
+
+SHAPES = [(0,), (), (3,), (2, 3), (2, 2, 2, 3), "sparse"]
+TF = keras.backend.backend() == "tensorflow"
+
+
+def _unit_norm(x):
+    x = np.asarray(x, "float64")
+    if x.ndim <= 1:
+        return np.sqrt(np.sum(x**2))
+    return np.sqrt(np.sum(x**2, axis=tuple(range(x.ndim - 1)), keepdims=True))
+
+
+def _reference(mode, grads, weights, threshold, clipping, eps):
+    """The clipped gradients in float64 (dense), and the global norm before clipping."""
+    present = [g for g in grads if g is not None]
+    norm = np.sqrt(sum(np.sum(g**2) for g in present))
+    if mode == "value":
+        return [None if g is None else np.clip(g, -threshold, threshold) for g in grads], norm
+    if mode == "norm":
+        out = []
+        for g in grads:
+            n = None if g is None else np.sqrt(np.sum(g**2))
+            out.append(None if g is None else (g * threshold / n if n > threshold else g))
+        return out, norm
+    if mode == "global_norm":
+        factor = threshold / norm if norm > threshold else 1.0
+        return [None if g is None else g * factor for g in grads], norm
+    if mode == "adaptive":
+        out = []
+        for g, w in zip(grads, weights, strict=True):
+            if g is None or g.size == 0:
+                out.append(g)
+                continue
+            limit = clipping * np.maximum(_unit_norm(w), eps)
+            gn = _unit_norm(g)
+            out.append(np.where(gn > limit, g * limit / np.maximum(gn, 1e-6), g))
+        return out, norm
+    return list(grads), norm  # None, and "percentile" on its first step (the threshold is this norm)
+
+
+@st.composite
+def _case(draw):
+    shapes = draw(st.lists(st.sampled_from(SHAPES if TF else SHAPES[:-1]), min_size=1, max_size=4))
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    grads, weights, sparse = [], [], []
+    for shape in shapes:
+        scale = 10.0 ** draw(st.floats(-30, 30))
+        dense_shape = (4, 2) if shape == "sparse" else shape
+        weights.append(rng.normal(size=dense_shape).astype("float32"))
+        if draw(st.booleans()) and draw(st.booleans()):
+            grads.append(None)
+            sparse.append(None)
+            continue
+        if shape == "sparse":
+            indices = rng.integers(0, 4, size=5)  # repeated rows: the dense form sums them
+            rows = (rng.normal(size=(5, 2)) * scale).astype("float32")
+            dense = np.zeros((4, 2), "float64")
+            np.add.at(dense, indices, rows.astype("float64"))
+            grads.append(dense)
+            sparse.append((indices, rows))
+        else:
+            grads.append((rng.normal(size=shape) * scale).astype("float32").astype("float64"))
+            sparse.append(None)
+    if all(g is None for g in grads):  # (Keras's optimizers refuse a step without any gradient)
+        grads[0] = np.zeros(weights[0].shape)
+        sparse[0] = None
+    mode = draw(st.sampled_from(["value", "norm", "global_norm", "adaptive", "percentile", None]))
+    threshold = 10.0 ** draw(st.floats(-3, 3))
+    return mode, threshold, grads, weights, sparse
+
+
+def _as_given(grad, sparse):
+    if sparse is None:
+        return None if grad is None else grad.astype("float32")
+    import tensorflow as tf
+
+    indices, rows = sparse
+    return tf.IndexedSlices(tf.constant(rows), tf.constant(indices), tf.constant([4, 2]))
+
+
+@pytest.mark.filterwarnings("ignore:Gradients do not exist")
+@settings(max_examples=120, deadline=None)
+@given(case=_case())
+def test_one_step_equals_the_float64_reference_at_every_magnitude(case):
+    mode, threshold, grads, weights, sparse = case
+    clipping, eps = 0.05, 1e-3
+    variables = [keras.Variable(w) for w in weights]
+    optimizer = GradientClipping(
+        keras.optimizers.SGD(1.0), mode, threshold=threshold, clipping=clipping, eps=eps
+    )
+    optimizer.apply([_as_given(g, s) for g, s in zip(grads, sparse, strict=True)], variables)
+    expected, norm = _reference(mode, grads, weights, threshold, clipping, eps)
+    stats = {k: float(keras.ops.convert_to_numpy(v)) for k, v in optimizer.statistics().items()}
+    assert stats["grad_nonfinite_steps"] == 0  # every element is finite: never skipped
+    assert stats["grad_steps"] == 1
+    np.testing.assert_allclose(stats["grad_norm"], norm, rtol=1e-5)
+    for variable, before, clipped in zip(variables, weights, expected, strict=True):
+        after = keras.ops.convert_to_numpy(variable).astype("float64")
+        if clipped is None:
+            np.testing.assert_array_equal(after, before)
+            continue
+        # The update, w − w', is the clipped gradient (to float32 rounding of w and of the update).
+        scale = np.abs(before).max(initial=0.0) + np.abs(clipped).max(initial=0.0)
+        np.testing.assert_allclose(before - after, clipped, rtol=1e-5, atol=1e-6 * scale)
+    if mode in ("norm", "global_norm", "value"):
+        present = [c for c in expected if c is not None and c.size]
+        applied = [
+            before - keras.ops.convert_to_numpy(v)
+            for v, before, c in zip(variables, weights, expected, strict=True)
+            if c is not None and c.size
+        ]
+        if mode == "global_norm" and applied:
+            assert (
+                np.sqrt(sum(np.sum(a.astype("float64") ** 2) for a in applied)) <= threshold * (1 + 1e-5)
+                or norm <= threshold
+            )
+        if mode == "value":
+            assert all(np.abs(c).max(initial=0.0) <= threshold for c in present)
+
+
+def test_integer_variables_are_refused_when_built():
+    variables = [
+        keras.Variable(np.zeros(2, "float32")),
+        keras.Variable(np.zeros(2, "int32"), trainable=False),
+    ]
+    with pytest.raises(ValueError, match="not floating-point.*int32"):
+        GradientClipping(keras.optimizers.SGD(1.0)).build(variables)
