@@ -14,7 +14,7 @@ from keras_tricks.optimizers import CyclicMomentum, LearningRateMultipliers, _ch
 RULES = ("minimum", "steepest", "valley", "slide")
 # The rule measured most robust on the book's MLP across data sizes, seeds and backends (see
 # docs/lr-scheduling.md, "Which rule").
-DEFAULT_RULE = "valley"
+DEFAULT_RULE = "steepest"
 # The sweep's first tenth (the bias-corrected average is still noisy there) and its last points (the
 # loss blowing up) are left out of every rule, as fastai does.
 _SKIP_END = 5
@@ -32,9 +32,11 @@ class FindLearningRateResult:
         suggestions: dict. The rate each rule of `RULES` suggests.
         suggestion: float. The rate of the rule asked for.
         rule: str. That rule's name.
-        window: tuple. `(start, end)`: the steps the rules read (`learning_rates[start:end]`), without the
+        window: tuple. `(start, end)`: the steps the rules read (`learning_rates[start:end]`), without
+        the
             warm-up and the blow-up.
-        warnings: list of str. Why the suggestion may not be trusted (a sweep too short, no descent, rules
+        warnings: list of str. Why the suggestion may not be trusted (a sweep too short, no descent,
+        rules
             far apart); also given as Python warnings.
     """
 
@@ -80,18 +82,16 @@ def _batches(x, y, batch_size, steps, seed):
 
 
 def _longest_descent(losses):
-    """`(first, last)`: the ends of the longest subsequence of `losses` that keeps falling."""
+    """`(first, last)`: the valley of fastai's rule, the stretch that ends where the longest falling
+    subsequence of `losses` ends and is as many steps long as that subsequence has points."""
     n = len(losses)
-    length, previous = [1] * n, [-1] * n
+    length = [1] * n
     for i in range(n):
         for j in range(i):
-            if losses[j] > losses[i] and length[j] + 1 > length[i]:
-                length[i], previous[i] = length[j] + 1, j
+            if losses[j] > losses[i]:
+                length[i] = max(length[i], length[j] + 1)
     last = int(np.argmax(length))
-    first = last
-    while previous[first] >= 0:
-        first = previous[first]
-    return first, last
+    return last - length[last] + 1, last
 
 
 def _slide(losses, width=15, tolerance=0.005):
@@ -126,7 +126,7 @@ def _window(smoothed):
     return n // 10, max(n // 10 + 1, n - _SKIP_END)
 
 
-def _doubts(smoothed, window, suggestions):
+def _doubts(losses, window, suggestions):
     """Why the suggestion may not be trusted, as sentences for the user (none: a clean sweep)."""
     start, end = window
     doubts = []
@@ -136,12 +136,15 @@ def _doubts(smoothed, window, suggestions):
             f"{_SHORTEST_WINDOW}) between its warm-up and the blow-up; give more steps, or a range that "
             "blows up later (a lower max_lr)"
         )
-    read = smoothed[start:end]
-    if len(read) and not read.min() < 0.9 * read[0]:
-        doubts.append(
-            "the smoothed loss never falls 10 % below its value after the warm-up: no descent to read a "
-            "rate from (the range starts too high, or the loss is flat); lower min_lr or check the model"
-        )
+    # The raw losses, as a running median of 5 (the smoothed curve lags: it may dip only a few %).
+    read = losses[start:end]
+    if len(read) >= 5:
+        medians = np.array([np.median(read[i : i + 5]) for i in range(len(read) - 4)])
+        if not medians.min() < 0.9 * medians[0]:
+            doubts.append(
+                "the loss never falls 10 % below its value after the warm-up: no descent to read a rate "
+                "from (the range starts too high, or the loss is flat); lower min_lr or check the model"
+            )
     spread = max(suggestions.values()) / min(suggestions.values())
     if spread > 100:
         doubts.append(
@@ -202,22 +205,24 @@ def find_learning_rate(
     loss against it; the loss falls, flattens, then shoots up. The sweep runs `steps` steps whatever the
     data size, cycling through the data (a new random order at each pass), so 2,000 images give the
     same sweep as 55,000. Each step's loss is the loss of its own batch; the curve is smoothed with a
-    bias-corrected moving average, $\\bar L_i = \\mathrm{EMA}_\\beta(L)_i / (1-\\beta^{i+1})$, and the run
-    stops once $\\bar L_i$ exceeds `stop_factor` times its best value (or is not finite).
+    bias-corrected moving average, $\\bar L_i = \\mathrm{EMA}_\\beta(L)_i / (1-\\beta^{i+1})$, and the
+    run stops once $\\bar L_i$ exceeds `stop_factor` times its best value (or is not finite).
 
     The rules read the smoothed curve without its first tenth (the average still settling) and its last
     5 points (the blow-up), as fastai does:
 
     - `"minimum"`: a tenth of the rate at the smoothed minimum (the book's and fastai's rule of thumb);
-    - `"steepest"`: where the loss falls fastest per decade of rate, before its minimum (Lightning's);
-    - `"valley"`: the middle of the longest stretch over which the loss keeps falling (fastai's valley,
-      the default: the most robust rule measured, see docs/lr-scheduling.md);
+    - `"steepest"`: where the loss falls fastest per decade of rate, before its minimum (Lightning's
+      rule; the default: the most robust measured on the book's MLP, see docs/lr-scheduling.md);
+    - `"valley"`: fastai's valley, the middle of the stretch that ends where the longest falling
+      subsequence of the loss ends and has as many steps as it has points (a cautious rate);
     - `"slide"`: fastai's slide, the left end of the flat bottom found by sliding a 15-point window from
       the blow-up leftwards until its ends have the same slope.
 
-    A sweep too short (fewer than 20 steps for the rules), without a clear descent, or whose rules
-    disagree by more than a factor 100 gives a warning saying what to change (also in `result.warnings`).
-    A loss that is not finite from the first step raises `ValueError`.
+    A sweep too short (fewer than 20 steps for the rules), whose loss never falls 10 % (running median
+    of 5 batches), or whose rules disagree by more than a factor 100 gives a warning saying what to
+    change (also in `result.warnings`). A loss that is not finite from the first step raises
+    `ValueError`.
 
     The finder trains a clone (`keras.models.clone_model`, so a Sequential or functional model) compiled
     from `model.get_compile_config()` with a fresh copy of its optimizer chain (every wrapper kept, the
@@ -233,10 +238,11 @@ def find_learning_rate(
         max_lr: float. Last rate, > `min_lr`. Defaults to `10.0`.
         steps: int. Steps of the sweep (fewer if the loss blows up first), at least 2. Defaults to `100`
             (fastai's).
-        stop_factor: float > 1. Stop when the smoothed loss exceeds this multiple of its best. Defaults to
+        stop_factor: float > 1. Stop when the smoothed loss exceeds this multiple of its best. Defaults
+        to
             `4.0` (Lightning's).
         smoothing: float in [0, 1). β of the moving average. Defaults to `0.98`.
-        rule: str. One of `"minimum"`, `"steepest"`, `"valley"`, `"slide"`. Defaults to `"valley"`.
+        rule: str. One of `"minimum"`, `"steepest"`, `"valley"`, `"slide"`. Defaults to `"steepest"`.
         seed: int. Seed of the batch order. Defaults to `0`.
 
     Returns:
@@ -316,7 +322,7 @@ def find_learning_rate(
     start, end = window
     read = np.where(np.isfinite(smoothed[start:end]), smoothed[start:end], np.inf)
     suggestions = _suggestions(learning_rates[start:end], read)
-    doubts = _doubts(smoothed, window, suggestions)
+    doubts = _doubts(np.asarray(losses), window, suggestions)
     for doubt in doubts:
         warnings.warn(f"find_learning_rate: {doubt}.", stacklevel=2)
     return FindLearningRateResult(

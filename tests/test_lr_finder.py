@@ -78,7 +78,7 @@ def test_stops_when_the_smoothed_loss_blows_up_and_suggests_below_it():
     assert set(result.suggestions) == {"minimum", "steepest", "valley", "slide"}
     blow_up = result.learning_rates[-1]
     assert all(0 < lr < blow_up for lr in result.suggestions.values()), (result.suggestions, blow_up)
-    assert result.rule == "valley" and result.suggestion == result.suggestions["valley"]
+    assert result.rule == "steepest" and result.suggestion == result.suggestions["steepest"]
     start, end = result.window
     assert start == len(result.losses) // 10 and end == len(result.losses) - 5  # warm-up and blow-up cut
 
