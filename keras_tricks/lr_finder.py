@@ -8,7 +8,7 @@ import warnings
 import keras
 import numpy as np
 
-from keras_tricks import _checks
+from keras_tricks import _checks, _clone
 from keras_tricks.optimizers import CyclicMomentum, LearningRateMultipliers, _chain, learning_rate_multipliers
 
 RULES = ("minimum", "steepest", "valley", "slide")
@@ -66,19 +66,6 @@ class FindLearningRateResult:
             window=self.window,
             ax=ax,
         )
-
-
-def _batches(x, y, batch_size, steps, seed):
-    """`steps` batches of `batch_size` rows (all of `x` if it has fewer), cycling through `x` in a new
-    random order at each pass; a pass's last rows that do not fill a batch wait for the next pass."""
-    rng = np.random.default_rng(seed)
-    size = min(batch_size, len(x))
-    order = np.empty(0, dtype=int)
-    for _ in range(steps):
-        if len(order) < size:
-            order = np.concatenate([order, rng.permutation(len(x))])
-        index, order = order[:size], order[size:]
-        yield x[index], (None if y is None else y[index])
 
 
 def _longest_descent(losses):
@@ -272,10 +259,6 @@ def find_learning_rate(
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"Expected model to be a keras.Model. Received: model={model!r}")
-    if not getattr(model, "compiled", False) or model.optimizer is None:
-        raise ValueError(
-            f"Expected a compiled model: call model.compile() first. Received: model={model.name}"
-        )
     batch_size = _checks.positive_int("batch_size", batch_size)
     min_lr = _checks.positive_number("min_lr", min_lr)
     max_lr = _checks.positive_number("max_lr", max_lr)
@@ -290,19 +273,16 @@ def find_learning_rate(
     if x.ndim == 0 or len(x) == 0:
         raise ValueError(f"Expected x to hold at least one row. Received: x.shape={x.shape}")
 
-    clone = keras.models.clone_model(model)
-    clone.set_weights(model.get_weights())
-    config = model.get_compile_config()
     schedule = keras.optimizers.schedules.ExponentialDecay(
         min_lr, decay_steps=steps - 1, decay_rate=max_lr / min_lr
     )
-    paths = dict(zip((v.path for v in model.weights), (v.path for v in clone.weights), strict=True))
-    optimizer = _sweep_optimizer(model.optimizer, schedule, paths, model)
-    clone.compile_from_config({**config, "optimizer": optimizer, "metrics": None, "weighted_metrics": None})
+    clone, _ = _clone.compiled_clone(
+        model, lambda paths: _sweep_optimizer(model.optimizer, schedule, paths, model)
+    )
 
     learning_rates = min_lr * (max_lr / min_lr) ** (np.arange(steps) / (steps - 1))
     losses, smoothed, average, best = [], [], 0.0, math.inf
-    for xb, yb in _batches(x, None if y is None else np.asarray(y), batch_size, steps, seed):
+    for xb, yb in _clone.batches(x, None if y is None else np.asarray(y), batch_size, steps, seed):
         clone.reset_metrics()  # the loss of this batch alone, not the running mean
         loss = float(clone.train_on_batch(xb, yb, return_dict=True)["loss"])
         if not math.isfinite(loss) and not losses:

@@ -4,6 +4,7 @@ The public names are imported here explicitly and listed in `__all__`; a test ke
 """
 
 from keras_tricks.callbacks.activation_stats import ActivationStats
+from keras_tricks.callbacks.diagnose import Diagnose
 from keras_tricks.callbacks.early_stopping import EarlyStopping
 from keras_tricks.callbacks.gradient_norm_logger import GradientNormLogger
 from keras_tricks.callbacks.learning_rate_logger import LearningRateLogger
@@ -13,6 +14,7 @@ from keras_tricks.callbacks.unfreeze import Unfreeze
 
 __all__ = [
     "ActivationStats",
+    "Diagnose",
     "EarlyStopping",
     "GradientNormLogger",
     "LearningRateLogger",
