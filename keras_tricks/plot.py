@@ -4,7 +4,16 @@ Every function takes an optional `ax` (a matplotlib `Axes`) and returns the `Axe
 compose and tests can inspect what was drawn.
 """
 
-__all__ = ["activation_histograms", "activation_saturation", "gradient_norms", "lr_vs_loss", "schedule"]
+__all__ = [
+    "activation_histograms",
+    "activation_map",
+    "activation_saturation",
+    "diagnosis",
+    "gradient_norm_map",
+    "gradient_norms",
+    "lr_vs_loss",
+    "schedule",
+]
 
 
 def _pyplot():
@@ -220,3 +229,172 @@ def activation_histograms(history, layer, ax=None):
     ax.legend()
     ax.set_title(f"Outputs of {layer} over epochs")
     return ax
+
+
+def _per_layer(logs, kind):
+    """`(layer names, matrix layers × epochs)` of the `<kind>/<layer>/kernel` series of `logs`."""
+    import numpy as np
+
+    keys = [key for key in logs if key.startswith(f"{kind}/") and key.endswith("/kernel")]
+    if not keys:
+        raise ValueError(
+            f"Expected per-layer keys '{kind}/<layer>/kernel' in the logs (from "
+            f"GradientNormLogger(per_layer=True)). Received keys: {sorted(logs)}"
+        )
+    names = [key[len(kind) + 1 : -len("/kernel")] for key in keys]
+    return names, np.array([np.asarray(logs[key], dtype="float64") for key in keys])
+
+
+def gradient_norm_map(history, ax=None):
+    """Each layer's gradient norm at each epoch as a heat map: vanishing or exploding gradients at a glance.
+
+    Rows are the layers' kernels from the input (top) to the output (bottom), columns the epochs, the
+    colour the log10 of the mean gradient norm `GradientNormLogger(per_layer=True)` logged (blank while a
+    layer is frozen). A column that darkens towards the top is vanishing gradients; towards the bottom,
+    or a bright band, exploding ones.
+
+    Args:
+        history: keras.callbacks.History or dict. What `model.fit` returned, or its `history` dict.
+        ax: matplotlib Axes. Defaults to `None` (a new figure).
+
+    Returns:
+        The `Axes` drawn on (its image carries the colour bar).
+    """
+    import numpy as np
+
+    logs = getattr(history, "history", history)
+    names, matrix = _per_layer(logs, "grad_norm")
+    ax = _axes(ax)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shown = np.log10(matrix)
+    image = ax.imshow(shown, aspect="auto", cmap="viridis", interpolation="nearest")
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xticks(range(matrix.shape[1]), [str(e + 1) for e in range(matrix.shape[1])])
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("layer (input → output)")
+    ax.figure.colorbar(image, ax=ax, label="log10 mean gradient norm")
+    ax.set_title("Gradient norm per layer and epoch")
+    return ax
+
+
+def activation_map(history, layer, ax=None):
+    """fastai's "colorful dimension": the histogram of one layer's outputs at each measured epoch, as colour.
+
+    Each column is an epoch measured by `keras_tricks.callbacks.ActivationStats`, each cell a bin of the
+    histogram of the layer's outputs on the probe batch, the colour the log of its count. A healthy layer
+    keeps a broad, smooth column; mass collapsing onto the bottom row (ReLU zeros) or onto both ends
+    (saturated sigmoid or tanh) is the chapter's failure, visible at a glance.
+
+    Args:
+        history: list. `ActivationStats(...).history`: `(epoch, stats)` pairs.
+        layer: str. The layer's name.
+        ax: matplotlib Axes. Defaults to `None` (a new figure).
+
+    Returns:
+        The `Axes` drawn on.
+    """
+    import numpy as np
+
+    if not history:
+        raise ValueError(f"Expected at least one measured epoch. Received: history={history!r}")
+    known = list(history[0][1])
+    if layer not in known:
+        raise ValueError(
+            f"Unknown layer {layer!r}; the statistics have the layers {known}. Received: layer={layer!r}"
+        )
+    ax = _axes(ax)
+    image = None
+    for epoch, stats in history:
+        histogram = stats[layer]["histogram"]
+        counts = np.log1p(np.asarray(histogram["counts"], dtype="float64"))[:, None]
+        image = ax.pcolormesh(
+            [epoch + 0.5, epoch + 1.5], histogram["edges"], counts, cmap="magma", shading="flat"
+        )
+    ax.set_xticks([epoch + 1 for epoch, _ in history])
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"output of {layer}")
+    ax.set_title(f"Outputs of {layer} over epochs (colour: log count)")
+    ax.figure.colorbar(image, ax=ax, label="log(1 + count)")
+    return ax
+
+
+def diagnosis(history, findings=(), activation_history=None, axes=None):
+    """The figure of a diagnosis: per-layer gradient norms and activation statistics, the findings marked.
+
+    Left: `gradient_norm_map`. Right (with `activation_history`, an `ActivationStats` history): the
+    fraction of saturated (sigmoid, tanh) or dead (ReLU) outputs of each layer at each measured epoch.
+    Each finding of `findings` (a `keras_tricks.diagnostics.Diagnosis`, e.g. `Diagnose(...).findings`) is
+    marked at its epoch with its code, those found before training in the title.
+
+    Args:
+        history: keras.callbacks.History or dict. The logs of a fit with
+            `GradientNormLogger(per_layer=True)`.
+        findings: sequence of `Finding`. Defaults to none.
+        activation_history: list. `ActivationStats(...).history`. Defaults to `None`.
+        axes: sequence of two matplotlib Axes. Defaults to `None` (a new figure).
+
+    Returns:
+        The two `Axes` (the second `None` without `activation_history`).
+    """
+    import numpy as np
+
+    plt = _pyplot()
+    if axes is None:
+        columns = 2 if activation_history else 1
+        axes = plt.subplots(1, columns, figsize=(6.5 * columns, 4.5), squeeze=False)[1][0]
+    gradients_ax = gradient_norm_map(history, ax=axes[0])
+    activations_ax = None
+    if activation_history:
+        activations_ax = axes[1]
+        layers = [
+            name
+            for name, s in activation_history[0][1].items()
+            if s.get("saturated") is not None or s.get("dead") is not None
+        ]
+        epochs = [epoch for epoch, _ in activation_history]
+        matrix = np.array(
+            [
+                [
+                    stats[name]["saturated"]
+                    if stats[name].get("saturated") is not None
+                    else stats[name]["dead"]
+                    for _, stats in activation_history
+                ]
+                for name in layers
+            ],
+            dtype="float64",
+        )
+        image = activations_ax.imshow(
+            matrix, aspect="auto", cmap="Reds", vmin=0, vmax=1, interpolation="nearest"
+        )
+        activations_ax.set_yticks(range(len(layers)), layers)
+        activations_ax.set_xticks(range(len(epochs)), [str(e + 1) for e in epochs])
+        activations_ax.set_xlabel("epoch")
+        activations_ax.set_title("Saturated (sigmoid, tanh) or dead (ReLU) outputs")
+        activations_ax.figure.colorbar(image, ax=activations_ax, label="fraction of outputs")
+    before = sorted({f.code for f in findings if f.epoch is None})
+    if before:
+        gradients_ax.set_title(
+            f"{gradients_ax.get_title()}\nbefore training: {', '.join(before)}", fontsize="small"
+        )
+    # Each code once, where it was first found: a dashed line at the start of that epoch's column.
+    firsts = {}
+    for finding in findings:
+        if finding.epoch is not None:
+            firsts.setdefault(finding.code, finding)
+    for row, finding in enumerate(firsts.values()):
+        for ax in (gradients_ax, activations_ax):
+            if ax is not None:
+                ax.axvline(finding.epoch - 0.5, color="tab:red", linewidth=1.5, linestyle="--")
+        gradients_ax.annotate(
+            f"{finding.code} ({finding.severity})",
+            (finding.epoch - 0.5, 0),
+            xytext=(4, -4 - 13 * row),
+            textcoords="offset points",
+            va="top",
+            fontsize="x-small",
+            color="black",
+            bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "alpha": 0.8, "linewidth": 0},
+            annotation_clip=False,
+        )
+    return gradients_ax, activations_ax
