@@ -10,6 +10,7 @@ checked against it: every broken configuration must get its code, no healthy one
     python examples/diagnosis.py                          # jax, 3,000 images, the table and the evidence
     python examples/diagnosis.py --backend tensorflow
     python examples/diagnosis.py --samples 1000 --only raw_pixels dead_relu_bias
+    python examples/diagnosis.py --thresholds             # the thresholds against the saved runs
 
 Writes examples/results/diagnosis-<backend>.md (the table) and .json (everything measured).
 """
@@ -290,12 +291,92 @@ def table(results):
     return "\n".join(lines) + "\n"
 
 
+# Evidence (of the pre-flight) → the number each threshold compares; the code it decides and on which side
+# of the threshold the broken configuration is.
+def _measure(evidence, kind):
+    import numpy as np
+
+    acts = evidence.get("activations") or {}
+    if kind == "input_scale":
+        inputs = evidence.get("inputs") or {}
+        return max(abs(inputs.get("mean", 0.0)), inputs.get("std", 0.0))
+    if kind in ("saturated", "dead_units"):
+        values = [a[kind] for a in acts.values() if a.get(kind) is not None]
+        return max(values) if values else None
+    if kind in ("vanishing", "exploding"):
+        kernels = [v for k, v in (evidence.get("gradient_rms") or {}).items() if k.endswith("kernel")]
+        return kernels[0] / kernels[-1] if len(kernels) >= 2 and kernels[-1] else None
+    if kind == "exploding_norm":
+        return evidence.get("gradient_norm")
+    if kind == "update_ratio_low":
+        values = [v for k, v in (evidence.get("update_ratio") or {}).items() if k.endswith("kernel")]
+        return float(np.median(values)) if values else None
+    if kind == "over_clipping_shrink":
+        return evidence.get("clipped_over_norm")
+    return None
+
+
+_THRESHOLD_CODES = {
+    "input_scale": ("unscaled_inputs", "above"),
+    "saturated": ("saturated_activations", "above"),
+    "dead_units": ("dead_units", "above"),
+    "vanishing": ("vanishing_gradients", "below"),
+    "exploding_norm": ("exploding_gradients", "above"),
+    "update_ratio_low": ("learning_rate_too_low", "below"),
+    "over_clipping_shrink": ("over_clipping", "below"),
+}
+
+
+def thresholds_table(runs):
+    """Per threshold: its value, the healthy configurations' extreme and the broken one's (all backends)."""
+    import math
+
+    from keras_tricks.diagnostics import THRESHOLDS
+
+    lines = [
+        "| threshold | value | healthy configurations (most extreme) | the broken configuration | backends |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for kind, (code, direction) in _THRESHOLD_CODES.items():
+        healthy, broken = [], []
+        for run in runs.values():
+            for result in run["results"].values():
+                value = _measure(result["evidence"], kind)
+                if value is None or not math.isfinite(value):
+                    continue
+                if result["expected"] is None:
+                    healthy.append(value)
+                elif result["expected"] == code:
+                    broken.append(value)
+        pick = (max, min) if direction == "above" else (min, max)
+        shown_healthy = f"{pick[0](healthy):.3g}" if healthy else "—"
+        shown_broken = f"{pick[1](broken):.3g}" if broken else "— (found during fit)"
+        row = f"| `{kind}` ({code}) | {THRESHOLDS[kind]:g} | {shown_healthy} | {shown_broken}"
+        lines.append(f"{row} | {', '.join(runs)} |")
+    return "\n".join(lines) + "\n"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "jax"))
     parser.add_argument("--samples", type=int, default=3000)
     parser.add_argument("--only", nargs="+", choices=sorted(PANEL))
+    parser.add_argument(
+        "--thresholds", action="store_true", help="tabulate the thresholds from the saved runs and exit"
+    )
     args = parser.parse_args()
+    if args.thresholds:
+        runs = {}
+        for backend in ("tensorflow", "jax", "torch"):
+            path = os.path.join(RESULTS, f"diagnosis-{backend}.json")
+            if os.path.exists(path):
+                with open(path) as f:
+                    runs[backend] = json.load(f)
+        text = thresholds_table(runs)
+        print(text)
+        with open(os.path.join(RESULTS, "diagnosis-thresholds.md"), "w") as f:
+            f.write(text)
+        return 0
     os.environ["KERAS_BACKEND"] = args.backend
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     results = {}

@@ -47,6 +47,56 @@ def find_layer(model, item, argument):
     )
 
 
+# Activation layers, by the name of the activation they apply (keras.layers.Activation is read through
+# its `activation`, keras.layers.ReLU through its config).
+def _activation_layers():
+    from keras_tricks.layers import RReLU, Swish
+
+    return (
+        (keras.layers.LeakyReLU, "leaky_relu"),
+        (keras.layers.PReLU, "prelu"),
+        (keras.layers.ELU, "elu"),
+        (keras.layers.Softmax, "softmax"),
+        (RReLU, "rrelu"),
+        (Swish, "swish"),
+    )
+
+
+# The layers whose job is to apply an activation (besides those of `_activation_layers`).
+ACTIVATION_LAYERS = (keras.layers.Activation, keras.layers.ReLU)
+
+
+def activation_layer_classes():
+    """Every activation layer class (Keras's and keras-tricks's)."""
+    return tuple(layer_class for layer_class, _ in _activation_layers())
+
+
+def activation_name(activation):
+    """The name of an activation, lower case: from a string, a function of `keras.activations`, an
+    activation layer (`Activation("tanh")`, `ReLU`, `LeakyReLU`, keras-tricks's `RReLU`, `Swish`...) or a
+    layer with an `activation` argument (`Dense(..., activation="relu")`). `None` for no activation (and
+    for a layer without one); a `ReLU` with a slope is `"leaky_relu"`, one capped at 6 `"relu6"`."""
+    if activation is None or isinstance(activation, str):
+        return activation if activation is None else activation.lower()
+    if isinstance(activation, keras.layers.ReLU):
+        config = activation.get_config()
+        if config.get("negative_slope"):
+            return "leaky_relu"
+        return "relu6" if config.get("max_value") == 6 else "relu"
+    for layer_class, name in _activation_layers():
+        if isinstance(activation, layer_class):
+            return name
+    if isinstance(activation, keras.layers.Layer):
+        return activation_name(getattr(activation, "activation", None))
+    if callable(activation):
+        try:
+            name = keras.activations.serialize(activation)
+        except (ValueError, TypeError):
+            name = getattr(activation, "__name__", None)
+        return name.lower() if isinstance(name, str) else None
+    return None
+
+
 def _snake_case(name):
     # Keras's own rule for automatic names (keras.src.utils.naming.to_snake_case).
     name = re.sub(r"\W+", "", name)

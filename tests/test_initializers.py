@@ -80,7 +80,7 @@ N_IN, N_OUT = 400, 300
 
 
 def test_get_uniform_is_bounded_by_one_over_sqrt_n_in():
-    w = _np(initializers.get("uniform", seed=1)((N_IN, N_OUT)))
+    w = _np(initializers.get("uniform_fan_in", seed=1)((N_IN, N_OUT)))
     bound = 1 / np.sqrt(N_IN)
     assert np.abs(w).max() <= bound
     assert np.abs(w).max() > 0.99 * bound  # fills the whole interval
@@ -116,7 +116,7 @@ def test_get_falls_back_to_keras():
         initializers.get("nope")
 
 
-@pytest.mark.parametrize("name", ["uniform", "gaussian", "gaussian_fan_in", "xavier"])
+@pytest.mark.parametrize("name", ["uniform_fan_in", "gaussian", "gaussian_fan_in", "xavier"])
 def test_named_schemes_serialize_as_plain_keras_objects(name, tmp_path):
     init = initializers.get(name, seed=5)
     serialized = json.loads(json.dumps(keras.initializers.serialize(init)))
@@ -207,3 +207,8 @@ def test_tanh_glorot_decays_slowly_without_saturating_where_standard_normal_satu
     (weights,) = _weights(keras.initializers.RandomNormal(stddev=1.0))
     z, a = _through_stack("tanh", weights, x)
     assert np.mean(np.abs(a) > 0.99) > 0.8  # almost every unit saturated: the gradients vanish
+
+
+def test_a_keras_name_means_kerass_initializer():
+    ours, theirs = initializers.get("uniform"), keras.initializers.get("uniform")
+    assert type(ours) is type(theirs) and ours.get_config() == theirs.get_config()

@@ -51,9 +51,9 @@ class ActivationStats(_ordering.Arranged, keras.callbacks.Callback):
 
     def __init__(self, x_probe, every=1, bins=50):
         super().__init__()
-        diagnostics._check_probe(x_probe, "x_probe")
+        diagnostics.check_probe(x_probe, "x_probe")
         every = _checks.positive_int("every", every)
-        diagnostics._check_bins(bins)
+        diagnostics.check_bins(bins)
         self.x_probe = x_probe
         self.every = int(every)
         self.bins = bins
@@ -69,11 +69,11 @@ class ActivationStats(_ordering.Arranged, keras.callbacks.Callback):
         if logs is None:
             return
         if self._probe is None:
-            self._probe = diagnostics._probe_model(self.model)
+            self._probe = diagnostics.probe_model(self.model)
         probe, activations = self._probe
         measured = epoch % self.every == 0
         stats = (
-            diagnostics._stats_from_outputs(probe(self.x_probe, training=False), activations, self.bins)
+            diagnostics.stats_from_outputs(probe(self.x_probe, training=False), activations, self.bins)
             if measured
             else None
         )
@@ -82,7 +82,7 @@ class ActivationStats(_ordering.Arranged, keras.callbacks.Callback):
         for name, activation in activations.items():
             layer_stats = stats[name] if measured else None
             logs[f"act_std/{name}"] = layer_stats["std"] if measured else float("nan")
-            if activation in diagnostics._SATURATING:
+            if activation in diagnostics.SATURATING:
                 logs[f"act_saturated/{name}"] = layer_stats["saturated"] if measured else float("nan")
-            if activation in diagnostics._DYING:
+            if activation in diagnostics.DYING:
                 logs[f"act_dead/{name}"] = layer_stats["dead"] if measured else float("nan")

@@ -73,7 +73,7 @@ class Diagnose(_ordering.Arranged, keras.callbacks.Callback):
         if x_probe is not None:
             from keras_tricks.diagnostics import _activation_stats
 
-            _activation_stats._check_probe(x_probe, "x_probe")
+            _activation_stats.check_probe(x_probe, "x_probe")
         if y_probe is not None and x_probe is None:
             raise ValueError(
                 f"y_probe needs x_probe (the inputs it goes with). Received: y_probe={y_probe!r}"

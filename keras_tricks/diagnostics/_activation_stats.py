@@ -18,18 +18,18 @@ For other activations (linear, ELU, SELU, GELU, ...) `saturated` and `dead` are 
 import keras
 import numpy as np
 
-from keras_tricks import _checks
+from keras_tricks import _checks, _layers
 
 SATURATION_MARGIN = 0.01
 
 # activation name → the asymptotes it saturates at
-_SATURATING = {
+SATURATING = {
     "sigmoid": (0.0, 1.0),
     "hard_sigmoid": (0.0, 1.0),
     "tanh": (-1.0, 1.0),
     "hard_tanh": (-1.0, 1.0),
 }
-_DYING = ("relu", "relu6")
+DYING = ("relu", "relu6")
 
 
 def activation_stats(model, x, bins=50):
@@ -77,17 +77,17 @@ def activation_stats(model, x, bins=50):
         Glorot & Bengio, "Understanding the difficulty of training deep feedforward neural networks",
         AISTATS 2010 ([PDF](https://proceedings.mlr.press/v9/glorot10a/glorot10a.pdf)).
     """
-    _check_bins(bins)
-    _check_probe(x, "x")
-    probe, activations = _probe_model(model)
-    return _stats_from_outputs(probe(x, training=False), activations, bins)
+    check_bins(bins)
+    check_probe(x, "x")
+    probe, activations = probe_model(model)
+    return stats_from_outputs(probe(x, training=False), activations, bins)
 
 
-def _check_bins(bins):
+def check_bins(bins):
     _checks.positive_int("bins", bins)
 
 
-def _check_probe(x, argument):
+def check_probe(x, argument):
     """Raises `ValueError` if `x` holds no example."""
     arrays = keras.tree.flatten(x)
     if not arrays or any(np.ndim(a) == 0 or np.shape(a)[0] == 0 for a in arrays):
@@ -98,7 +98,7 @@ def _check_probe(x, argument):
         )
 
 
-def _probe_model(model):
+def probe_model(model):
     """A model with the inputs of `model` and a dict of its layers' outputs; and each layer's activation."""
     if not isinstance(model, keras.Model):
         raise TypeError(f"Expected model to be a keras.Model. Received: model={model!r}")
@@ -119,33 +119,26 @@ def _probe_model(model):
         if not isinstance(layer, keras.layers.InputLayer) and keras.backend.is_keras_tensor(layer.output)
     }
     probe = keras.Model(inputs, outputs, name=f"{model.name}_activations")
-    activations = {layer.name: _activation_name(layer) for layer in model.layers if layer.name in outputs}
+    activations = {
+        layer.name: _layers.activation_name(layer) for layer in model.layers if layer.name in outputs
+    }
     return probe, activations
 
 
-def _activation_name(layer):
-    if isinstance(layer, keras.layers.ReLU):
-        config = layer.get_config()
-        plain = not config.get("negative_slope") and not config.get("threshold")
-        return "relu6" if plain and config.get("max_value") == 6 else "relu" if plain else None
-    function = getattr(layer, "activation", None)
-    return getattr(function, "__name__", None) if callable(function) else None
-
-
-def _stats_from_outputs(outputs, activations, bins):
-    """The statistics of `activation_stats` from the outputs of a `_probe_model`."""
+def stats_from_outputs(outputs, activations, bins):
+    """The statistics of `activation_stats` from the outputs of a `probe_model`."""
     stats = {}
     for name, activation in activations.items():  # the layers' order (a dict of outputs comes back sorted)
         values = keras.ops.convert_to_numpy(outputs[name]).astype("float64")
         flat = values.ravel()
         saturated = dead = dead_units = None
         histogram_range = None
-        if activation in _SATURATING:
-            low, high = _SATURATING[activation]
+        if activation in SATURATING:
+            low, high = SATURATING[activation]
             near = (flat <= low + SATURATION_MARGIN) | (flat >= high - SATURATION_MARGIN)
             saturated = float(near.mean())
             histogram_range = (low, high)
-        elif activation in _DYING:
+        elif activation in DYING:
             zero = values == 0
             dead = float(zero.mean())
             dead_units = float(zero.reshape(-1, values.shape[-1]).all(axis=0).mean())

@@ -45,7 +45,7 @@ def activations(model, x):
 
 
 def uses_selu(model):
-    return any(_activation_stats._activation_name(layer) == "selu" for layer in _layers.walk(model))
+    return any(_layers.activation_name(layer) == "selu" for layer in _layers.walk(model))
 
 
 def self_normalizing_problems(model, x=None):

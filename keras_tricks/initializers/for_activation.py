@@ -2,8 +2,7 @@
 
 import keras
 
-from keras_tricks.layers.rrelu import RReLU
-from keras_tricks.layers.swish import Swish
+from keras_tricks import _layers
 
 # Table 11-1, plus the ReLU variants Keras ships that the table's "ReLU and variants" covers.
 _SCHEME_OF = {
@@ -34,38 +33,18 @@ _INITIALIZERS = {
     ("lecun", "uniform"): keras.initializers.LecunUniform,
 }
 
-# Activation layers; `keras.layers.Activation` is read through its `activation` attribute.
-_LAYER_NAMES = (
-    (keras.layers.ReLU, "relu"),
-    (keras.layers.LeakyReLU, "leaky_relu"),
-    (keras.layers.PReLU, "prelu"),
-    (keras.layers.ELU, "elu"),
-    (keras.layers.Softmax, "softmax"),
-    (RReLU, "rrelu"),
-    (Swish, "swish"),
-)
-
-
 _UNKNOWN = "<unknown>"  # not None: None is "no activation"
 
 
 def _activation_name(activation):
-    if activation is None or isinstance(activation, str):
-        return activation if activation is None else activation.lower()
-    if isinstance(activation, keras.layers.Activation):
-        return _activation_name(activation.activation)
-    for layer_class, name in _LAYER_NAMES:
-        if isinstance(activation, layer_class):
-            return name
-    if isinstance(activation, keras.layers.Layer):
+    # An activation: a name, a function or an activation layer; not another layer (a Dense is not one).
+    is_layer = isinstance(activation, keras.layers.Layer)
+    if is_layer and not isinstance(
+        activation, _layers.ACTIVATION_LAYERS + _layers.activation_layer_classes()
+    ):
         return _UNKNOWN
-    if callable(activation):
-        try:
-            name = keras.activations.serialize(activation)
-        except (ValueError, TypeError):
-            name = getattr(activation, "__name__", None)
-        return name.lower() if isinstance(name, str) else _UNKNOWN
-    return _UNKNOWN
+    name = _layers.activation_name(activation)
+    return _UNKNOWN if name is None and activation is not None else name
 
 
 def for_activation(activation, distribution="normal", seed=None):

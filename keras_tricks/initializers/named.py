@@ -19,7 +19,7 @@ def _glorot(seed):
 
 
 _SCHEMES = {
-    "uniform": _uniform,
+    "uniform_fan_in": _uniform,
     "gaussian": _gaussian,
     "gaussian_fan_in": _gaussian,
     "xavier": _glorot,
@@ -35,7 +35,7 @@ def get(identifier, seed=None):
 
     | Name | Distribution | Weight variance | Keras initializer |
     | --- | --- | --- | --- |
-    | `"uniform"` | `U(±1/sqrt(n_in))` | `1/(3 n_in)` | `VarianceScaling(1/3, "fan_in", "uniform")` |
+    | `"uniform_fan_in"` | `U(±1/sqrt(n_in))` | `1/(3 n_in)` | `VarianceScaling(1/3, "fan_in", "uniform")` |
     | `"gaussian"` | `N(0, 1/n_in)`, var | `1/n_in` | `VarianceScaling(1, "fan_in", "untruncated_normal")` |
     | `"gaussian_fan_in"` | `N(0, 1/sqrt(n_in))`, std | `1/n_in` | same as `"gaussian"` |
     | `"xavier"`, `"glorot"` | `U(±sqrt(6/(n_in + n_out)))` | `2/(n_in + n_out)` | `GlorotUniform` |
@@ -47,6 +47,10 @@ def get(identifier, seed=None):
     sqrt(n_in)` (16 for 256 inputs), which grows with the width and compounds with depth, which is what
     initialization schemes exist to prevent; no paper or library uses it. The two names are kept because
     the lesson lists them separately.
+
+    The lesson calls the first scheme "uniform"; here it is `"uniform_fan_in"`, because `"uniform"` is
+    Keras's own name for `RandomUniform(-0.05, 0.05)`: `get("uniform")` returns that, as
+    `keras.initializers.get("uniform")` does (one name, one initializer).
 
     `"xavier"` / `"glorot"` is the uniform form, as in Glorot & Bengio's paper ("normalized
     initialization"); use `"glorot_normal"` for the normal one (a Keras name).
@@ -64,7 +68,7 @@ def get(identifier, seed=None):
 
     Example:
 
-    >>> init = get("uniform", seed=0)
+    >>> init = get("uniform_fan_in", seed=0)
     >>> w = keras.ops.convert_to_numpy(init((400, 300)))
     >>> bool(abs(w).max() <= 1 / 400**0.5)
     True

@@ -3,12 +3,11 @@
 import keras
 
 from keras_tricks._registration import register
-from keras_tricks.layers._random_state import SavesRandomState
-from keras_tricks.layers.mc_dropout import _check_rate
+from keras_tricks.layers._stochastic import AlwaysOn, SavesRandomState
 
 
 @register
-class MCAlphaDropout(SavesRandomState, keras.layers.AlphaDropout):
+class MCAlphaDropout(AlwaysOn, SavesRandomState, keras.layers.AlphaDropout):
     """Alpha dropout that also drops units at inference, for Monte Carlo dropout in self-normalizing nets.
 
     `keras.layers.AlphaDropout` sets dropped units to SELU's negative saturation value
@@ -53,10 +52,3 @@ class MCAlphaDropout(SavesRandomState, keras.layers.AlphaDropout):
         - [Klambauer et al., 2017. Self-Normalizing Neural Networks](https://arxiv.org/abs/1706.02515)
         - [Gal & Ghahramani, 2016. Dropout as a Bayesian Approximation](https://arxiv.org/abs/1506.02142)
     """
-
-    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
-        _check_rate(rate)
-        super().__init__(rate, noise_shape=noise_shape, seed=seed, **kwargs)
-
-    def call(self, inputs, training=None):
-        return super().call(inputs, training=True)

@@ -2,18 +2,12 @@
 
 import keras
 
-from keras_tricks import _checks
 from keras_tricks._registration import register
-from keras_tricks.layers._random_state import SavesRandomState
-
-
-def _check_rate(rate):
-    # Keras accepts rate=1, which zeroes everything and divides by 0 when rescaling; MC dropout needs < 1.
-    return _checks.number("rate", rate, low=0, high=1, high_open=True)
+from keras_tricks.layers._stochastic import AlwaysOn, SavesRandomState
 
 
 @register
-class MCDropout(SavesRandomState, keras.layers.Dropout):
+class MCDropout(AlwaysOn, SavesRandomState, keras.layers.Dropout):
     """Dropout that also drops units at inference, for Monte Carlo (MC) dropout.
 
     Each call draws a new mask, whatever `training` says, so averaging `k` predictions of the same input
@@ -61,10 +55,3 @@ class MCDropout(SavesRandomState, keras.layers.Dropout):
         - [Srivastava et al., 2014. Dropout: A Simple Way to Prevent Neural Networks from
           Overfitting](https://jmlr.org/papers/v15/srivastava14a.html)
     """
-
-    def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
-        _check_rate(rate)
-        super().__init__(rate, noise_shape=noise_shape, seed=seed, **kwargs)
-
-    def call(self, inputs, training=None):
-        return super().call(inputs, training=True)

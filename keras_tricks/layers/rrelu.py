@@ -4,7 +4,7 @@ import keras
 
 from keras_tricks import _checks
 from keras_tricks._registration import register
-from keras_tricks.layers._random_state import SavesRandomState
+from keras_tricks.layers._stochastic import SavesRandomState
 
 
 @register

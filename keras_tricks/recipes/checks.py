@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_tricks import _layers
+
 _ACTIVATION_LAYERS = (
     keras.layers.ReLU,
     keras.layers.LeakyReLU,
@@ -12,8 +14,7 @@ _ACTIVATION_LAYERS = (
 
 
 def _activation_name(activation):
-    name = getattr(activation, "__name__", None) or str(activation)
-    return "linear" if name in ("linear", "None") else name
+    return _layers.activation_name(activation) or "linear"
 
 
 def _is_lecun_normal(initializer):
@@ -24,14 +25,6 @@ def _is_lecun_normal(initializer):
         and initializer.mode == "fan_in"
         and initializer.distribution in ("truncated_normal", "untruncated_normal", "normal")
     )
-
-
-def _flatten(model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _flatten(layer)
-        else:
-            yield layer
 
 
 def _label(layer):
@@ -84,7 +77,7 @@ def check_self_normalizing(model):
             f"model {model.name!r} has {len(inputs)} inputs and {len(outputs)} outputs; "
             "self-normalization needs a sequential architecture"
         )
-    layers = list(_flatten(model))
+    layers = [layer for layer in _layers.walk(model) if not isinstance(layer, keras.Model)]
     kernel_positions = [i for i, layer in enumerate(layers) if hasattr(layer, "kernel_initializer")]
     output_from = kernel_positions[-1] if kernel_positions else len(layers)
     for i, layer in enumerate(layers):

@@ -1,4 +1,4 @@
-"""keras_tricks/layers/_random_state.py: the random layers' generator state is saved with the weights, so a
+"""keras_tricks/layers/_stochastic.py: the random layers' generator state is saved with the weights, so a
 fit resumed by BackupAndRestore draws what the uninterrupted one drew; Keras's own Dropout does not."""
 
 import keras
