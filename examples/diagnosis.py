@@ -11,6 +11,7 @@ checked against it: every broken configuration must get its code, no healthy one
     python examples/diagnosis.py --backend tensorflow
     python examples/diagnosis.py --samples 1000 --only raw_pixels dead_relu_bias
     python examples/diagnosis.py --thresholds             # the thresholds against the saved runs
+    python examples/diagnosis.py --figure docs/images/diagnosis.png
 
 Writes examples/results/diagnosis-<backend>.md (the table) and .json (everything measured).
 """
@@ -356,6 +357,32 @@ def thresholds_table(runs):
     return "\n".join(lines) + "\n"
 
 
+def figure(path, seed=42):
+    """The docs' figure: a 10-layer sigmoid net (Glorot), 4 epochs on 3,000 images, diagnosed."""
+    import keras
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from keras_tricks import plot
+    from keras_tricks.callbacks import ActivationStats, Diagnose, GradientNormLogger
+    from keras_tricks.optimizers import GradientClipping
+
+    x, y, xv, yv = data("unit", 3000)
+    model = _mlp(seed, "sigmoid", "glorot_uniform", 10)
+    model.compile(
+        optimizer=GradientClipping(keras.optimizers.SGD(0.05), mode=None),
+        loss="sparse_categorical_crossentropy",
+    )
+    stats, diagnose = ActivationStats(xv[:256]), Diagnose(x_probe=xv[:256], y_probe=yv[:256], verbose=0)
+    history = model.fit(
+        x, y, epochs=4, verbose=0, validation_data=(xv, yv), callbacks=[GradientNormLogger(), stats, diagnose]
+    )
+    axes = plot.diagnosis(history, diagnose.findings, stats.history)
+    axes[0].figure.tight_layout()
+    axes[0].figure.savefig(path, dpi=90)
+    print(diagnose.findings)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", "jax"))
@@ -364,7 +391,13 @@ def main():
     parser.add_argument(
         "--thresholds", action="store_true", help="tabulate the thresholds from the saved runs and exit"
     )
+    parser.add_argument("--figure", help="draw the docs' figure into this PNG file and exit")
     args = parser.parse_args()
+    os.environ["KERAS_BACKEND"] = args.backend
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if args.figure:
+        figure(args.figure)
+        return 0
     if args.thresholds:
         runs = {}
         for backend in ("tensorflow", "jax", "torch"):
@@ -377,8 +410,6 @@ def main():
         with open(os.path.join(RESULTS, "diagnosis-thresholds.md"), "w") as f:
             f.write(text)
         return 0
-    os.environ["KERAS_BACKEND"] = args.backend
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     results = {}
     for name in args.only or PANEL:
         print(f"[diagnosis] {name} ...", file=sys.stderr, flush=True)
