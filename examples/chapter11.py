@@ -123,7 +123,11 @@ def parse_args(argv=None):
         metavar="SECTION",
         help="sections to run (default: all that exist)",
     )
-    parser.add_argument("--backend", default="jax", help=f"Keras backend, one of {', '.join(BACKENDS)}")
+    parser.add_argument(
+        "--backend",
+        default=os.environ.get("KERAS_BACKEND") or "jax",
+        help=f"Keras backend, one of {', '.join(BACKENDS)} (default: $KERAS_BACKEND if set, else jax)",
+    )
     parser.add_argument("--output", default="output", help="folder for reproduction.md and the figures")
     args = parser.parse_args(argv)
     if args.quick and args.full:

@@ -13,6 +13,9 @@ from benchmarks.lr_callback import book_one_cycle_scheduler
 from keras_tricks.schedules import OneCycle, PowerDecay
 from tests import helpers
 
+# Cycles of a handful of steps on purpose (the construction warns about them; tested below).
+pytestmark = pytest.mark.filterwarnings("ignore:OneCycle counts optimizer steps")
+
 
 def _values(schedule, steps):
     # the schedules are elementwise, so one call evaluates every step
@@ -198,3 +201,28 @@ def test_a_model_with_a_schedule_saves_and_loads(tmp_path):
     loaded = helpers.assert_saved_model_roundtrip(model, x, tmp_path)
     assert isinstance(loaded.optimizer.get_config()["learning_rate"], dict)
     np.testing.assert_allclose(float(loaded.optimizer.learning_rate), float(model.optimizer.learning_rate))
+
+
+def test_one_cycle_from_epochs_and_the_warnings_for_a_cycle_shorter_than_the_fit():
+    import warnings
+
+    import numpy as np
+
+    from keras_tricks.callbacks import LearningRateLogger
+
+    assert OneCycle.from_epochs(0.1, epochs=3, steps_per_epoch=7).total_steps == 21
+    with pytest.raises(TypeError, match="epochs=2.5"):
+        OneCycle.from_epochs(0.1, epochs=2.5, steps_per_epoch=7)
+    with pytest.warns(UserWarning, match="counts optimizer steps, not epochs: total_steps=5"):
+        OneCycle(0.1, total_steps=5)  # the epoch count given as the step count
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(OneCycle(0.1, total_steps=20)), loss="mse")
+    x = np.ones((64, 2), "float32")
+    with pytest.warns(
+        UserWarning, match=r"runs 40 steps \(5 epochs × 8\) but its OneCycle ends after total_steps=20"
+    ):
+        model.fit(x, x[:, :1], batch_size=8, epochs=5, verbose=0, callbacks=[LearningRateLogger()])
+    model.compile(optimizer=keras.optimizers.SGD(OneCycle.from_epochs(0.1, 5, 8)), loss="mse")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a cycle as long as the fit: no warning
+        model.fit(x, x[:, :1], batch_size=8, epochs=5, verbose=0, callbacks=[LearningRateLogger()])

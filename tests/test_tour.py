@@ -5,7 +5,8 @@ import pathlib
 
 import pytest
 
-_PATH = pathlib.Path(__file__).parents[1] / "examples" / "chapter11.py"
+ROOT = pathlib.Path(__file__).parents[1]
+_PATH = ROOT / "examples" / "chapter11.py"
 _spec = importlib.util.spec_from_file_location("chapter11", _PATH)
 chapter11 = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(chapter11)
@@ -98,3 +99,28 @@ def test_missing_data_gets_the_data_loaders_message(tmp_path, monkeypatch):
     monkeypatch.setattr(keras_tricks.datasets, "load_fashion_mnist", nowhere)
     with pytest.raises(DatasetError, match="sudo apt-get install dataset-fashion-mnist"):
         chapter11.main(["--sections", "data", "--output", str(tmp_path / "out")])
+
+
+def test_the_backend_is_the_environments_unless_given(monkeypatch):
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    assert chapter11.parse_args([]).backend == "torch"
+    assert chapter11.parse_args(["--backend", "tensorflow"]).backend == "tensorflow"
+    monkeypatch.delenv("KERAS_BACKEND")
+    assert chapter11.parse_args([]).backend == "jax"
+
+
+def test_help_answers_at_once_without_the_set_up():
+    import subprocess
+    import time
+
+    start = time.monotonic()
+    out = subprocess.run(
+        ["scripts/tour", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0 and "usage: chapter11.py" in out.stdout
+    assert "Installing" not in out.stderr and time.monotonic() - start < 10

@@ -123,3 +123,12 @@ class Arranged:
     def set_model(self, model):
         super().set_model(model)
         self._peers = arrange(self)
+
+    def set_params(self, params):
+        super().set_params(params)
+        # The first keras-tricks callback of the list checks the fit against a OneCycle schedule.
+        first = next((c for c in self._peers or [self] if isinstance(c, Arranged)), self)
+        if first is self and params and getattr(self, "model", None) is not None and self.model.optimizer:
+            from keras_tricks.schedules.one_cycle import check_covers_fit
+
+            check_covers_fit(self.model.optimizer, params.get("epochs"), params.get("steps"))

@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import keras
 
@@ -6,6 +7,32 @@ from keras_tricks import _checks
 from keras_tricks._registration import register
 
 _ANNEALS = ("linear", "cosine")
+# Fewer steps than this cannot be a 1cycle over epochs of batches: most likely epochs given as steps.
+FEW_STEPS = 10
+
+
+def check_covers_fit(optimizer, epochs, steps_per_epoch):
+    """Warns if the `OneCycle` of `optimizer` ends before a `fit` of `epochs` × `steps_per_epoch` steps.
+
+    After `total_steps` the rate stays at `final_learning_rate`: a cycle shorter than the fit trains the
+    rest at that tiny rate. Called by the keras-tricks callbacks of a `fit` when they get its parameters.
+    """
+    from keras_tricks.optimizers import _chain
+
+    schedule = _chain.schedule(optimizer)
+    while schedule is not None and not isinstance(schedule, OneCycle):
+        schedule = getattr(schedule, "schedule", None)  # inside a ScaledSchedule
+    if schedule is None or not epochs or not steps_per_epoch:
+        return
+    planned = int(epochs) * int(steps_per_epoch)
+    if planned > schedule.total_steps:
+        warnings.warn(
+            f"This fit runs {planned} steps ({epochs} epochs × {steps_per_epoch}) but its OneCycle ends "
+            f"after total_steps={schedule.total_steps}: the rest trains at final_learning_rate="
+            f"{schedule.final_learning_rate:.3g}. Build it with OneCycle.from_epochs(max_learning_rate, "
+            f"{epochs}, {steps_per_epoch}).",
+            stacklevel=3,
+        )
 
 
 @register
@@ -118,6 +145,35 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         self.base_momentum = base_momentum
         self.name = name
         self._warmup_end, self._descent_end = self._phase_ends()
+        if self.total_steps < FEW_STEPS:
+            warnings.warn(
+                f"OneCycle counts optimizer steps, not epochs: total_steps={self.total_steps} is a cycle of "
+                f"{self.total_steps} batches, after which the rate stays at {self.final_learning_rate:.3g}. "
+                "Give epochs × steps per epoch, e.g. OneCycle.from_epochs(max_learning_rate, epochs, "
+                "steps_per_epoch).",
+                stacklevel=2,
+            )
+
+    @classmethod
+    def from_epochs(cls, max_learning_rate, epochs, steps_per_epoch, **kwargs):
+        """A `OneCycle` over `epochs` epochs of `steps_per_epoch` steps: `total_steps` is their product.
+
+        Args:
+            max_learning_rate: float. The peak rate.
+            epochs: int. The epochs of the `fit` the cycle spans.
+            steps_per_epoch: int. The optimizer steps of an epoch, `math.ceil(len(x_train) / batch_size)`.
+            **kwargs: the other arguments of `OneCycle`.
+
+        Example:
+
+        >>> import math
+        >>> schedule = OneCycle.from_epochs(0.1, epochs=25, steps_per_epoch=math.ceil(55_000 / 128))
+        >>> schedule.total_steps
+        10750
+        """
+        epochs = _checks.positive_int("epochs", epochs)
+        steps_per_epoch = _checks.positive_int("steps_per_epoch", steps_per_epoch)
+        return cls(max_learning_rate, epochs * steps_per_epoch, **kwargs)
 
     def _phase_ends(self):
         total = self.total_steps
