@@ -23,7 +23,7 @@ THRESHOLDS = {
     "saturated_error": 0.9,
     "dead_units": 0.5,  # fraction of a ReLU layer's units that are 0 for every example of a batch
     "dead_units_error": 0.95,
-    "vanishing": 1e-3,  # gradient RMS of the first kernel / of the last kernel
+    "vanishing": 1e-4,  # gradient RMS of the first kernel / of the last kernel
     "vanishing_error": 1e-6,
     "exploding": 1e3,  # the same ratio, the other way
     "exploding_norm": 1e4,  # global gradient norm (mean over the steps)
