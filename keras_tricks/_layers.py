@@ -178,5 +178,7 @@ def keys_by_path(model):
     >>> list(variable_keys(model).values())
     ['dense/kernel', 'dense/bias', 'out/kernel', 'out/bias']
     """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"Expected model to be a keras.Model. Received: model={model!r}")
     keys = variable_keys(model)
     return {variable.path: keys[id(variable)] for variable in model.weights}

@@ -152,7 +152,13 @@ def load_fashion_mnist(pixels="unit", cache_dir=None, debian_dir=DEBIAN_DIR):
     (0.0, 1.0, 'float32')
     """
     _checks.choice("pixels", pixels, _PIXELS)
-    cache_dir = os.path.expanduser(cache_dir) if cache_dir is not None else _keras_cache_dir()
+    if isinstance(cache_dir, str):
+        cache_dir = os.path.expanduser(cache_dir)
+    cache_dir = _checks.directory("cache_dir", cache_dir)
+    debian_dir = _checks.string(
+        "debian_dir", os.fspath(debian_dir) if isinstance(debian_dir, os.PathLike) else debian_dir
+    )
+    cache_dir = cache_dir if cache_dir is not None else _keras_cache_dir()
     _fill_cache(cache_dir, debian_dir)
     arrays = {
         name: _read_idx(os.path.join(cache_dir, name), sha, _SIZES[name]) for name, sha in _SHA256.items()

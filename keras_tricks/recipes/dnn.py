@@ -73,7 +73,7 @@ def default_dnn(
     _check_sizes(n_hidden, n_neurons, n_outputs)
     _check_rate("dropout_rate", dropout_rate)
     _checks.non_negative_number("weight_decay", weight_decay)
-    deep = n_hidden >= DEEP_FROM if deep is None else bool(deep)
+    deep = n_hidden >= DEEP_FROM if deep is None else _checks.boolean("deep", deep)
     regularizer = keras.regularizers.L2(weight_decay) if weight_decay > 0 else None
     layers = _inputs(input_shape)
     for _ in range(n_hidden):
@@ -164,7 +164,10 @@ def suggested_optimizer(name="nesterov", learning_rate=None):
     >>> type(optimizer).__name__, optimizer.momentum, optimizer.nesterov
     ('SGD', 0.9, True)
     """
-    learning_rate = 0.001 if learning_rate is None else learning_rate
+    name = _checks.choice("name", name, ("nesterov", "adamw"))
+    learning_rate = (
+        0.001 if learning_rate is None else _checks.positive_number("learning_rate", learning_rate)
+    )
     if name == "nesterov":
         return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9, nesterov=True)
     if name == "adamw":
