@@ -267,12 +267,24 @@ def test_nonfinite_step_is_skipped_bit_identically():
     assert float(clean.optimizer.statistics()["grad_norm"]) == pytest.approx(float(stats["grad_norm"]))
 
 
-def test_nonfinite_step_reaches_weights_when_not_skipped():
+@pytest.mark.parametrize("explicit", [True, False])
+def test_nonfinite_step_reaches_weights_when_not_skipped(explicit):
+    # An observer (mode=None) does not skip by default: it leaves training as the inner optimizer
+    # alone would run it, a NaN step included, and still counts the step.
     variable = keras.Variable(np.ones(2, "float32"))
-    optimizer = GradientClipping(keras.optimizers.SGD(0.1), mode=None, skip_nonfinite=False)
+    kwargs = {"skip_nonfinite": False} if explicit else {}
+    optimizer = GradientClipping(keras.optimizers.SGD(0.1), mode=None, **kwargs)
+    assert optimizer.skip_nonfinite is False
     optimizer.apply([np.array([np.inf, 1.0], "float32")], [variable])
     assert not np.all(np.isfinite(keras.ops.convert_to_numpy(variable)))
     assert float(optimizer.statistics()["grad_nonfinite_steps"]) == 1.0
+
+
+@pytest.mark.parametrize("mode", ["value", "norm", "global_norm", "adaptive", "percentile"])
+def test_clipping_modes_skip_nonfinite_steps_by_default(mode):
+    assert GradientClipping(keras.optimizers.SGD(0.1), mode).skip_nonfinite is True
+    assert GradientClipping(keras.optimizers.SGD(0.1), mode, skip_nonfinite=False).skip_nonfinite is False
+    assert GradientClipping(keras.optimizers.SGD(0.1), None, skip_nonfinite=True).skip_nonfinite is True
 
 
 # --- State inside the compiled step, on every backend ----------------------------------------------

@@ -6,14 +6,17 @@ and returns a new list; none holds state. The stateful wrapper `GradientClipping
 Sparse gradients (tensorflow's `tf.IndexedSlices`, from an `Embedding`) are measured and clipped as
 their dense form, and stay sparse: pass them through `deduplicate` first (see `_sparse`).
 
-Norms never overflow nor underflow for a finite gradient: `measure` sums squares in float32 (the fast
-path, exact for every gradient whose sum of squares lies between 1e-30 and ~3.4e38) and, only when a sum
-falls outside, measures again with each gradient scaled by its largest magnitude, ‖g‖ = m·‖g/m‖ (the
-classic remedy, as in LAPACK's `nrm2`), in a branch of `ops.cond` that costs nothing when not taken. A
-gradient is non-finite when one of its elements is NaN or ±Inf, never because its squares overflow.
+Norms never overflow nor underflow for a finite gradient: each sum of squares is taken at three scales in
+one reduction, of x·2⁻¹⁰⁰, x and x·2¹⁰⁰ (exact scalings by powers of two), and the norm read from the
+unscaled sum when it lies between 1e-30 and ~3.4e38 (every gradient of a healthy network), from the
+scaled-down one when it overflowed and from the scaled-up one when it underflowed. There is no branch:
+the three sums cost one pass over the gradient, and the train step keeps the shape of Keras's own
+`global_clipnorm` (see docs/benchmarks.md). A gradient is non-finite when one of its elements is NaN or
+±Inf, never because its squares overflow.
 """
 
 import collections
+import math
 
 from keras import ops
 
@@ -22,17 +25,24 @@ from keras_tricks.optimizers import _sparse
 # Below this norm a gradient counts as zero: AGC divides by it (the NFNets code uses the same floor).
 TINY = 1e-6
 
-# Below this sum of squares the float32 sum loses precision to underflow: such a gradient is measured scaled.
+# Below this sum of squares the float32 sum loses precision to underflow: such a norm is read from the
+# sum of the gradient scaled up.
 _SMALLEST_SQUARE = 1e-30
 
-Measure = collections.namedtuple("Measure", ["norms", "global_norm", "finite", "fast"])
+# Scalings by powers of two (exact): the squares of |x|·2⁻¹⁰⁰ never overflow for a finite x (their sum stays
+# below ~1e17 per element), those of |x|·2¹⁰⁰ do not underflow where the unscaled ones do.
+_DOWN, _UP = 2.0**-100, 2.0**100
+
+# Gradients of one shape up to this many elements are measured together (see `_sums_by_gradient`).
+_STACK_BELOW = 1 << 16
+
+Measure = collections.namedtuple("Measure", ["norms", "global_norm", "finite"])
 Measure.__doc__ = """The norms of a list of gradients (`measure`).
 
 Attributes:
     norms: float32 vector, the L2 norm of each gradient (0 for `None` or an empty one).
     global_norm: float32 scalar, (Σᵢ ‖gᵢ‖²)^½.
     finite: bool scalar, whether every element of every gradient is finite.
-    fast: bool scalar, whether the squares summed without overflow (then `finite` is true).
 """
 
 
@@ -58,45 +68,77 @@ def squared_norms(grads):
     return [None if g is None else ops.sum(ops.square(_values(g))) for g in grads]
 
 
-def _scaled_norm(values):
-    """‖x‖ as m·‖x/m‖ with m = max|x|: no overflow for a finite x; 0 for x = 0."""
-    largest = ops.max(ops.abs(values))
-    safe = ops.where(largest > 0, largest, 1.0)
-    return largest * ops.sqrt(ops.sum(ops.square(values / safe)))
+def _sums_at_three_scales(values, axes=None):
+    """Σx² over `axes` (all by default) of x·2⁻¹⁰⁰, x and x·2¹⁰⁰, stacked on a new first axis.
+
+    One reduction: the scales are a broadcast product, which XLA fuses into it (a stack of the three
+    would be written out to memory first). |x|·|x| rather than x·x: on jax, XLA would share x·x with
+    the inner optimizer's own square of the gradient and write it out to memory first.
+    """
+    scales = ops.reshape(ops.array([_DOWN, 1.0, _UP]), (3,) + (1,) * len(values.shape))
+    scaled = ops.expand_dims(ops.abs(values), 0) * scales
+    axes = tuple(range(1, len(scaled.shape))) if axes is None else tuple(a + 1 for a in axes)
+    return ops.sum(scaled * scaled, axis=axes) if axes else scaled * scaled
+
+
+def _norm_from_sums(sums):
+    """The norm from `_sums_at_three_scales`: the unscaled sum unless it overflowed or underflowed."""
+    roots = ops.sqrt(sums)  # one square root of the three (XLA would keep three apart)
+    in_range = ops.where(sums[1] < _SMALLEST_SQUARE, roots[2] * _DOWN, roots[1])
+    # A NaN or ±Inf element makes all three sums non-finite: the norm is then NaN or +Inf.
+    return ops.where(ops.isfinite(sums[1]), in_range, roots[0] * _UP)
 
 
 def measure(grads):
     """The `Measure` of `grads`: each gradient's norm, the global norm and whether all are finite."""
     present = [_has_elements(g) for g in grads]
-
-    def per_gradient(norm_of):
-        zero = ops.zeros(())
-        return ops.stack([norm_of(_values(g)) if p else zero for g, p in zip(grads, present, strict=True)])
-
     if not any(present):
-        true = ops.ones((), dtype="bool")
-        return Measure(ops.zeros((len(grads),)), ops.zeros(()), true, true)
-    squares = per_gradient(lambda v: ops.sum(ops.square(v)))
-    total = ops.sum(squares)
-    # The squares are exact enough when none overflows and none underflows (a gradient below ~1e-15 has
-    # squares at the bottom of float32's range, an all-zero one a sum of 0): else measure scaled.
-    smallest = ops.min(ops.where(ops.array(present), squares, float("inf")))
-    fast = ops.logical_and(ops.isfinite(total), smallest >= _SMALLEST_SQUARE)
+        return Measure(ops.zeros((len(grads),)), ops.zeros(()), ops.ones((), dtype="bool"))
+    sums = _sums_by_gradient(grads, present)
+    return Measure(*_from_sums(sums))
 
-    def plain():
-        return ops.sqrt(squares), ops.sqrt(total), ops.ones((), dtype="bool")
 
-    def scaled():
-        norms = per_gradient(_scaled_norm)
-        largest = ops.max(norms)
-        safe = ops.where(largest > 0, largest, 1.0)
-        global_norm = largest * ops.sqrt(ops.sum(ops.square(norms / safe)))
-        # x·0 is 0 for a finite x, NaN for NaN and ±Inf: its sum is finite exactly when all elements are.
-        finite = ops.all(ops.isfinite(per_gradient(lambda v: ops.sum(v * 0.0))))
-        return norms, global_norm, finite
+def _sums_by_gradient(grads, present):
+    """`_sums_at_three_scales` of each gradient, as a `(3, len(grads))` matrix (zeros where absent).
 
-    norms, global_norm, finite = ops.cond(fast, plain, scaled)
-    return Measure(norms, global_norm, finite, fast)
+    Dense gradients of one shape with at most `_STACK_BELOW` elements (the biases, the kernels of a
+    stack of equal layers) are stacked and reduced together: each reduction has a fixed cost on CPU
+    (a few microseconds) that the copy of a small gradient does not reach, and a deep network has
+    hundreds of them.
+    """
+    groups = {}
+    for index, (g, p) in enumerate(zip(grads, present, strict=True)):
+        if p:
+            small = not _sparse.is_sparse(g) and math.prod(g.shape) <= _STACK_BELOW
+            groups.setdefault(tuple(g.shape) if small else index, []).append(index)
+    columns = [ops.zeros((3,))] * len(grads)
+    for members in groups.values():
+        if len(members) == 1:
+            columns[members[0]] = _sums_at_three_scales(_values(grads[members[0]]))
+            continue
+        stacked = ops.stack([_values(grads[i]) for i in members])
+        sums = _sums_at_three_scales(stacked, tuple(range(1, len(stacked.shape))))
+        for position, index in enumerate(members):
+            columns[index] = sums[:, position]
+    return ops.stack(columns, axis=1)
+
+
+def _from_sums(sums):
+    """Each gradient's norm, the global norm and finiteness, from their stacked three-scale sums."""
+    # Each gradient's squared norm, brought back from the scaled-up sum where the plain one underflowed
+    # (a loss below ~1e-38 at most, against a global square sum of at least 1e-30 where it is used).
+    squares = ops.where(sums[1] < _SMALLEST_SQUARE, sums[2] * _DOWN * _DOWN, sums[1])
+    # The global norm by the same rule, from the three sums over all gradients, in one reduction.
+    totals = ops.sum(ops.stack([sums[0], squares, sums[2]]), axis=1)
+    # (x·2⁻¹⁰⁰)² sums to a finite number for every finite gradient, to NaN or Inf otherwise.
+    return _norm_from_sums(sums), _norm_from_sums(totals), ops.isfinite(totals[0])
+
+
+def combined_norm(norms):
+    """(Σᵢ nᵢ²)^½ of a vector of norms, computed as m·(Σᵢ (nᵢ/m)²)^½ with m = maxᵢ nᵢ (no overflow)."""
+    largest = ops.max(norms)
+    safe = ops.where(largest > 0, largest, 1.0)
+    return largest * ops.sqrt(ops.sum(ops.square(norms / safe)))
 
 
 def global_norm(grads):
@@ -150,42 +192,44 @@ def clip_by_global_norm(grads, threshold, norm=None):
     return _scale(grads, [_factor(norm, threshold)] * len(grads))
 
 
-def unitwise_norm(x, scaled=False):
+def unitwise_norm(x):
     """The L2 norm of each output unit of a weight or gradient, broadcastable against `x`.
 
     Keras stores kernels with the output units on the last axis (Dense `(in, out)`, Conv `(h, w, in,
-    out)`), so a unit's norm is taken over all the other axes; a bias or scalar is one unit. With
-    `scaled=True` each unit is divided by its largest magnitude first (no overflow for finite `x`).
+    out)`), so a unit's norm is taken over all the other axes; a bias or scalar is one unit. Like
+    `measure`, it neither overflows nor underflows for a finite `x`.
     """
     x = _values(x)
-    axes = None if len(x.shape) <= 1 else tuple(range(len(x.shape) - 1))
-    keepdims = len(x.shape) > 1
-    if not scaled:
-        return ops.sqrt(ops.sum(ops.square(x), axis=axes, keepdims=keepdims))
-    largest = ops.max(ops.abs(x), axis=axes, keepdims=keepdims)
-    safe = ops.where(largest > 0, largest, 1.0)
-    return largest * ops.sqrt(ops.sum(ops.square(x / safe), axis=axes, keepdims=keepdims))
+    if len(x.shape) <= 1:
+        return _norm_from_sums(_sums_at_three_scales(x))
+    norms = _norm_from_sums(_sums_at_three_scales(x, tuple(range(len(x.shape) - 1))))
+    return ops.reshape(norms, (1,) * (len(x.shape) - 1) + (x.shape[-1],))
 
 
-def adaptive_factors(grads, weights, clipping, eps, scaled=False):
-    """AGC's factor for each unit of each present gradient, and whether any unit is rescaled.
+def adaptive_factors(grads, weights, clipping, eps):
+    """AGC's factor for each unit of each present gradient, whether any unit is rescaled, and the norm.
 
-    Returns `(factors, changed)`: one factor tensor (broadcastable against its gradient) per gradient
-    that is not `None`, in order, and a boolean scalar. See `adaptive_clip`.
+    Returns `(factors, changed, clipped_norm)`: one factor tensor (broadcastable against its gradient)
+    per gradient that is not `None`, in order, a boolean scalar, and the global norm of the clipped
+    gradients (from the units' clipped norms: no second pass over the gradients). See `adaptive_clip`.
     """
-    factors, changed = [], []
+    factors, changed, sums = [], [], []
     for g, w in zip(grads, weights, strict=True):
         if g is None:
             continue
         if not _has_elements(g):
             factors.append(ops.ones(()))
+            sums.append(ops.zeros((3,)))
             continue
         max_norm = clipping * ops.maximum(unitwise_norm(w), eps)
-        g_norm = unitwise_norm(g, scaled=scaled)
+        g_norm = unitwise_norm(g)
         exceeds = g_norm > max_norm
-        factors.append(ops.where(exceeds, max_norm / ops.maximum(g_norm, TINY), 1.0))
+        factor = ops.where(exceeds, max_norm / ops.maximum(g_norm, TINY), 1.0)
+        factors.append(factor)
         changed.append(ops.any(exceeds))
-    return factors, any_of(changed)
+        sums.append(_sums_at_three_scales(g_norm * factor))
+    clipped_norm = _from_sums(ops.stack(sums, axis=1))[1] if sums else ops.zeros(())
+    return factors, any_of(changed), clipped_norm
 
 
 def apply_factors(grads, factors):
@@ -194,15 +238,14 @@ def apply_factors(grads, factors):
     return [None if g is None else _scale([g], [next(factors)])[0] for g in grads]
 
 
-def adaptive_clip(grads, weights, clipping, eps, return_changed=False, scaled=False):
+def adaptive_clip(grads, weights, clipping, eps, return_changed=False):
     """Unit-wise adaptive gradient clipping (AGC), Brock et al. 2021, eq. (3).
 
     A unit's gradient `G` is rescaled to norm `λ · max(‖W‖, ε)` when its norm exceeds that, where `W`
     is the unit's weights, `λ = clipping` and `ε = eps`. With `return_changed=True`, also returns a
-    boolean scalar: whether any unit was rescaled. `scaled=True` measures the gradient's units without
-    overflow (see `unitwise_norm`).
+    boolean scalar: whether any unit was rescaled.
     """
-    factors, changed = adaptive_factors(grads, weights, clipping, eps, scaled=scaled)
+    factors, changed, _ = adaptive_factors(grads, weights, clipping, eps)
     clipped = apply_factors(grads, factors)
     return (clipped, changed) if return_changed else clipped
 
@@ -212,17 +255,31 @@ def any_of(flags):
     return ops.any(ops.stack(flags)) if flags else ops.zeros((), dtype="bool")
 
 
-def percentile_of_history(history, count, percentile):
-    """The `percentile`-th percentile (NumPy's linear method) of the first `count` entries of `history`.
-
-    `history` is a float32 ring buffer; `count` (an int scalar, at least 1) of its entries are filled.
-    """
-    window = history.shape[0]
-    n = ops.minimum(count, window)
-    filled = ops.arange(window) < n
-    ordered = ops.sort(ops.where(filled, history, float("inf")))
+def percentile_of_sorted(ordered, count, percentile):
+    """The `percentile`-th percentile (NumPy's linear method) of the `count` first, sorted, entries."""
+    n = ops.minimum(count, ordered.shape[0])
     rank = ops.cast(n - 1, "float32") * (percentile / 100.0)
     low = ops.cast(ops.floor(rank), "int32")
     high = ops.minimum(low + 1, ops.cast(n - 1, "int32"))
     low_value, high_value = ops.take(ordered, low), ops.take(ordered, high)
     return low_value + (rank - ops.cast(low, "float32")) * (high_value - low_value)
+
+
+def sorted_update(ordered, count, removed, added):
+    """The sorted buffer `ordered` (its first `count` entries) with `removed` taken out and `added` put in.
+
+    `removed` is `None` or a bool scalar flag with its value, `(flag, value)`; the value must be one of
+    the entries. Linear in the buffer's length (shifts by one place), where sorting is n·log n.
+    """
+    window = ordered.shape[0]
+    index = ops.arange(window)
+    ordered = ops.where(index < count, ordered, float("inf"))
+    if removed is not None:
+        flag, value = removed
+        # The first entry equal to `value` is at the number of entries below it; later ones move up.
+        at = ops.sum(ops.cast(ordered < value, "int32"))
+        shifted = ops.where(index == window - 1, float("inf"), ops.roll(ordered, -1))
+        ordered = ops.where(ops.logical_and(flag, index >= at), shifted, ordered)
+    # `added` goes before the first entry not below it; later ones move down.
+    at = ops.sum(ops.cast(ordered < added, "int32"))
+    return ops.where(index < at, ordered, ops.where(index == at, added, ops.roll(ordered, 1)))

@@ -73,7 +73,8 @@ class GradientClipping(OptimizerWrapper):
       output unit with weights W is rescaled to norm λ · max(‖W‖, ε) when larger (λ = `clipping`,
       ε = `eps`);
     - `"percentile"`: AutoClip (Seetharaman et al. 2020): global-norm clipping at the `percentile`-th
-      percentile of the global norms of the last `window` steps, kept in an on-device ring buffer;
+      percentile of the global norms of the last `window` steps, kept on the device in a ring buffer
+      and a sorted copy (updated in linear time, never sorted);
     - `None`: no clipping, statistics only.
 
     Norms are computed so that a finite gradient never overflows (a float32 sum of squares overflows
@@ -103,7 +104,10 @@ class GradientClipping(OptimizerWrapper):
         window: int. Number of past global norms the `"percentile"` mode keeps. Defaults to `1000`.
         skip_nonfinite: bool. If `True`, a step whose gradients hold NaN or Inf changes neither the
             weights nor the inner optimizer's variables (its iteration count included), and is
-            counted. Defaults to `True`.
+            counted (in `grad_nonfinite_steps`, which is counted either way). Defaults to `None`:
+            `True` when the wrapper clips, `False` with `mode=None`, so that an observer leaves
+            training exactly as the inner optimizer alone would run it (and costs less: a skip must
+            wait for the whole gradient to be measured before any weight moves).
         update_ratios: bool. If `True`, also accumulate each variable's update/weight norm ratio
             ‖Δw‖ / ‖w‖ (logged as `update_ratio/<variable path>`), at the cost of a copy of the weights
             and two more norms per step. Defaults to `False`.
@@ -140,7 +144,7 @@ class GradientClipping(OptimizerWrapper):
         eps=1e-3,
         percentile=10.0,
         window=1000,
-        skip_nonfinite=True,
+        skip_nonfinite=None,
         update_ratios=False,
         name=None,
         **kwargs,
@@ -181,6 +185,8 @@ class GradientClipping(OptimizerWrapper):
         self.eps = _checks.positive_number("eps", eps)
         self.percentile = _checks.number("percentile", percentile, low=0, high=100, low_open=True)
         self.window = _checks.positive_int("window", window)
+        if skip_nonfinite is None:
+            skip_nonfinite = self.mode is not None
         self.skip_nonfinite = _checks.boolean("skip_nonfinite", skip_nonfinite)
         self.update_ratios = _checks.boolean("update_ratios", update_ratios)
         self._accumulation = _chain.unwrap(inner_optimizer).gradient_accumulation_steps
@@ -205,6 +211,7 @@ class GradientClipping(OptimizerWrapper):
             self.update_ratio_sums = variable("update_ratio_sums", (len(var_list),))
         if self.mode == "percentile":
             self.norm_history = variable("norm_history", (self.window,))
+            self.norm_sorted = variable("norm_sorted", (self.window,))
             self.history_count = variable("history_count", dtype="int32")
         if self._accumulation:
             self._accumulators = [
@@ -251,7 +258,10 @@ class GradientClipping(OptimizerWrapper):
 
     def _by_norm(self, grads, weights, measure, recorded):
         clipped = clip_ops.clip_by_norm(grads, self.threshold, measure.norms)
-        return clipped, ops.any(measure.norms > self.threshold), None
+        changed = ops.any(measure.norms > self.threshold)
+        # Each gradient's clipped norm is min(‖gᵢ‖, θ): no second pass over the gradients.
+        clipped_norm = clip_ops.combined_norm(ops.minimum(measure.norms, self.threshold))
+        return clipped, changed, ops.where(changed, clipped_norm, measure.global_norm)
 
     def _by_global_norm(self, grads, weights, measure, recorded, threshold=None):
         threshold = self.threshold if threshold is None else threshold
@@ -263,23 +273,34 @@ class GradientClipping(OptimizerWrapper):
         if not present:
             return grads, ops.zeros((), dtype="bool"), measure.global_norm
         g, w = zip(*present, strict=True)
-
-        def unit_factors(scaled):
-            return clip_ops.adaptive_factors(g, w, self.clipping, self.eps, scaled=scaled)
-
-        # The unit norms overflow where the global one did: measure them scaled only then.
-        factors, changed = ops.cond(measure.fast, lambda: unit_factors(False), lambda: unit_factors(True))
-        return clip_ops.apply_factors(grads, factors), changed, None
+        factors, changed, clipped_norm = clip_ops.adaptive_factors(g, w, self.clipping, self.eps)
+        return (
+            clip_ops.apply_factors(grads, factors),
+            changed,
+            ops.where(changed, clipped_norm, measure.global_norm),
+        )
 
     def _autoclip(self, grads, weights, measure, recorded):
         # AutoClip's threshold: a percentile of the global norms of the recorded steps, this one included.
+        # The ring buffer says which norm leaves the window; a sorted copy gives the percentile without
+        # sorting at every step.
         previous = self.history_count.value
-        slot = ops.arange(self.window) == (previous % self.window)
-        history = ops.where(ops.logical_and(slot, recorded), measure.global_norm, self.norm_history.value)
+        slot = previous % self.window
+        full = previous >= self.window
+        leaving = ops.take(self.norm_history.value, slot)
+        ordered = clip_ops.sorted_update(
+            self.norm_sorted.value,
+            ops.minimum(previous, self.window),
+            (full, leaving),
+            measure.global_norm,
+        )
+        ordered = ops.where(recorded, ordered, self.norm_sorted.value)
+        at_slot = ops.logical_and(ops.arange(self.window) == slot, recorded)
+        self.norm_history.assign(ops.where(at_slot, measure.global_norm, self.norm_history.value))
+        self.norm_sorted.assign(ordered)
         count = previous + ops.cast(recorded, "int32")
-        self.norm_history.assign(history)
         self.history_count.assign(count)
-        threshold = clip_ops.percentile_of_history(history, ops.maximum(count, 1), self.percentile)
+        threshold = clip_ops.percentile_of_sorted(ordered, ops.maximum(count, 1), self.percentile)
         return self._by_global_norm(grads, weights, measure, recorded, threshold)
 
     def _accumulate(self, grads, iteration):

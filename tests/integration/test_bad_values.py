@@ -86,7 +86,7 @@ SIGNATURES = {
             "eps": "positive",
             "percentile": "percent",
             "window": "positive_int",
-            "skip_nonfinite": "bool",
+            "skip_nonfinite": "bool_or_none",
             "update_ratios": "bool",
             "name": "object",
         },
