@@ -127,8 +127,10 @@ def test_one_step_equals_the_float64_reference_at_every_magnitude(case):
         ]
         if mode == "global_norm" and applied:
             # w − w' carries the float32 rounding of w (up to ~6e-8·|w| per element), as above.
-            rounding = 1e-6 * max(np.abs(w).max(initial=0.0) for w in weights) * np.sqrt(
-                sum(a.size for a in applied)
+            rounding = (
+                1e-6
+                * max(np.abs(w).max(initial=0.0) for w in weights)
+                * np.sqrt(sum(a.size for a in applied))
             )
             applied_norm = np.sqrt(sum(np.sum(a.astype("float64") ** 2) for a in applied))
             assert applied_norm <= threshold * (1 + 1e-5) + rounding or norm <= threshold
