@@ -171,6 +171,18 @@ def test_home_page_and_guides_open_with_a_runnable_example():
         assert not opening["book"], f"docs/{name} opens with the book's code, not a runnable example"
 
 
+def test_included_files_bring_no_heading_into_the_page():
+    """A page that includes a results file (`--8<-- "path:first line:"`) leaves out the file's own title."""
+    includes = 0
+    for page in PAGES:
+        for match in re.finditer(r'^--8<-- "([^":]+)(?::(\d+):)?"$', page.read_text(), re.MULTILINE):
+            includes += 1
+            lines = (ROOT / match[1]).read_text().split("\n")[int(match[2] or 1) - 1 :]
+            headings = [line for line in lines if _HEADING.match(line)]
+            assert not headings, f"{page.name} includes {match[1]} with its heading {headings[0]!r}"
+    assert includes
+
+
 # The child process: runs the blocks and writes what each did.
 
 
