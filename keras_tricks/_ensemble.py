@@ -15,7 +15,7 @@ def ensemble_predict(models, x, weights=None, batch_size=None, verbose=0):
 
     Args:
         models: List or tuple of `keras.Model`. The members of the ensemble, at least one.
-        x: Input data, anything `model.predict` accepts.
+        x: array or structure of arrays. Input data, anything `model.predict` accepts.
         weights: Sequence of non-negative floats or `None`. One weight per model, not all zero; `None`
             weighs them equally. Defaults to `None`.
         batch_size: Integer or `None`. Passed to `model.predict`. Defaults to `None`.

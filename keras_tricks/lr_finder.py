@@ -33,11 +33,9 @@ class FindLearningRateResult:
         suggestion: float. The rate of the rule asked for.
         rule: str. That rule's name.
         window: tuple. `(start, end)`: the steps the rules read (`learning_rates[start:end]`), without
-        the
-            warm-up and the blow-up.
+            the warm-up and the blow-up.
         warnings: list of str. Why the suggestion may not be trusted (a sweep too short, no descent,
-        rules
-            far apart); also given as Python warnings.
+            rules far apart); also given as Python warnings.
     """
 
     learning_rates: np.ndarray
@@ -226,8 +224,7 @@ def find_learning_rate(
         steps: int. Steps of the sweep (fewer if the loss blows up first), at least 2. Defaults to `100`
             (fastai's).
         stop_factor: float > 1. Stop when the smoothed loss exceeds this multiple of its best. Defaults
-        to
-            `4.0` (Lightning's).
+            to `4.0` (Lightning's).
         smoothing: float in [0, 1). β of the moving average. Defaults to `0.98`.
         rule: str. One of `"minimum"`, `"steepest"`, `"valley"`, `"slide"`. Defaults to `"steepest"`.
         seed: int. Seed of the batch order. Defaults to `0`.

@@ -65,9 +65,10 @@ class Unfreeze(_ordering.Arranged, keras.callbacks.Callback):
             one per group with `gradual=True` (in the order of `layers`, e.g. `[0.25, 0.5, 1.0]`).
             Defaults to `None` (the optimizer's rate for all).
         verbose: int. `1` prints a line at each unfreeze. Defaults to `0`.
-        backup_dir: deprecated and ignored. A `fit` resumed by `keras.callbacks.BackupAndRestore` needs
-            nothing more: `Unfreeze` reads the epoch of the checkpoint and sets the layers as they were
-            when it was written, before it is loaded. Defaults to `None`.
+        backup_dir: str or None. Deprecated and ignored: a `fit` resumed by
+            `keras.callbacks.BackupAndRestore` needs nothing more, as `Unfreeze` reads the epoch of the
+            checkpoint and sets the layers as they were when it was written, before it is loaded.
+            Defaults to `None`.
 
     Example:
 

@@ -54,10 +54,11 @@ class CyclicMomentum(OptimizerWrapper):
             `AdamW`, `Adamax`, `Nadam`, `Lamb`. An `SGD` must not use `gradient_accumulation_steps`
             (the velocities would be rescaled on steps that do not update them), nor `use_ema` with
             `nesterov=True` (the average would miss the correction of the weights).
-        schedule: `keras_tricks.schedules.OneCycle` with `max_momentum` and `base_momentum` (its
-            `momentum(step)` curve is used), or any `keras.optimizers.schedules.LearningRateSchedule`
-            whose values are the momentum. Defaults to `None`: the inner optimizer's learning-rate
-            schedule, which must then be a `OneCycle` with a momentum curve.
+        schedule: `keras.optimizers.schedules.LearningRateSchedule` or `None`. A
+            `keras_tricks.schedules.OneCycle` with `max_momentum` and `base_momentum` (its
+            `momentum(step)` curve is used), or any schedule whose values are the momentum. Defaults to
+            `None`: the inner optimizer's learning-rate schedule, which must then be a `OneCycle` with a
+            momentum curve.
         name: str. Name of the optimizer. Defaults to `None` (a unique name).
 
     Example:
