@@ -224,5 +224,5 @@ def test_one_cycle_from_epochs_and_the_warnings_for_a_cycle_shorter_than_the_fit
         model.fit(x, x[:, :1], batch_size=8, epochs=5, verbose=0, callbacks=[LearningRateLogger()])
     model.compile(optimizer=keras.optimizers.SGD(OneCycle.from_epochs(0.1, 5, 8)), loss="mse")
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a cycle as long as the fit: no warning
+        warnings.simplefilter("error", UserWarning)  # a cycle as long as the fit: no warning
         model.fit(x, x[:, :1], batch_size=8, epochs=5, verbose=0, callbacks=[LearningRateLogger()])
