@@ -151,6 +151,19 @@ def compare_callables(callables, rounds=5, warmup=1):
     return _ratios(times, {c.name: c.baseline for c in callables})
 
 
+def median_spread(ratios, resamples=2000):
+    """How far the median of `ratios` could move: the 5th and 95th percentiles of the medians of
+    `resamples` bootstrap resamples (a fixed seed, so a table is reproducible from its JSON)."""
+    import numpy as np
+
+    ratios = np.asarray(ratios, dtype="float64")
+    if len(ratios) < 2:
+        return [float(ratios[0])] * 2
+    draws = np.random.default_rng(0).choice(ratios, size=(resamples, len(ratios)))
+    low, high = np.percentile(np.median(draws, axis=1), [5, 95])
+    return [float(low), float(high)]
+
+
 def _ratios(times, baselines):
     """Per configuration: its times, its baseline's name, the median per-round ratio to the baseline's
     time and the median times. `baselines` maps a name to its baseline's (`None`: the first)."""
@@ -163,15 +176,14 @@ def _ratios(times, baselines):
                 f"Expected baseline to name a configuration of {names}. Received: {baseline_name!r}"
             )
         baseline = times[baseline_name]
+        cpu = [a / b for a, b in zip(own["cpu_s"], baseline["cpu_s"], strict=True)]
+        wall = [a / b for a, b in zip(own["wall_s"], baseline["wall_s"], strict=True)]
         results[name] = {
             **own,
             "baseline": baseline_name,
-            "cpu_ratio": statistics.median(
-                a / b for a, b in zip(own["cpu_s"], baseline["cpu_s"], strict=True)
-            ),
-            "wall_ratio": statistics.median(
-                a / b for a, b in zip(own["wall_s"], baseline["wall_s"], strict=True)
-            ),
+            "cpu_ratio": statistics.median(cpu),
+            "cpu_ratio_spread": median_spread(cpu),
+            "wall_ratio": statistics.median(wall),
             "median_cpu_s": statistics.median(own["cpu_s"]),
             "median_wall_s": statistics.median(own["wall_s"]),
         }
@@ -186,23 +198,25 @@ def _markdown(name, description, runs):
         "",
         description,
         "",
-        "| backend | configuration | against | CPU-time ratio | wall-time ratio "
+        "| backend | configuration | against | CPU-time ratio | its 90% interval | wall-time ratio "
         f"| median CPU s/{unit} | median wall s/{unit} |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for backend, run in runs.items():
         for config_name, row in run["results"].items():
             against = row.get("baseline", next(iter(run["results"])))
             against = "—" if against == config_name else against
+            low, high = row.get("cpu_ratio_spread", (row["cpu_ratio"], row["cpu_ratio"]))
             lines.append(
-                f"| {backend} | {config_name} | {against} | {row['cpu_ratio']:.3f} | {row['wall_ratio']:.3f} "
-                f"| {row['median_cpu_s']:.3f} | {row['median_wall_s']:.3f} |"
+                f"| {backend} | {config_name} | {against} | {row['cpu_ratio']:.3f} | {low:.3f}–{high:.3f} "
+                f"| {row['wall_ratio']:.3f} | {row['median_cpu_s']:.3f} | {row['median_wall_s']:.3f} |"
             )
     lines += [
         "",
         f"Ratios: median over {first['epochs']} interleaved rounds of {first['samples']} images each, "
         f"after {first['warmup']} warm-up {unit}(s), "
-        f"each against the {unit} of the same round of the configuration in the `against` column.",
+        f"each against the {unit} of the same round of the configuration in the `against` column; "
+        "the interval is where the median CPU-time ratio lies in 90% of bootstrap resamples of the rounds.",
         f"Machine: {first['machine']}; keras {first['keras']}; command: `{first['command']}`.",
     ]
     return "\n".join(lines) + "\n"
@@ -226,10 +240,15 @@ def main(name, description, make_configs, argv=None):
     parser.add_argument("--epochs", type=int, default=7, help="measured epochs per configuration")
     parser.add_argument("--warmup", type=int, default=1, help="epochs dropped per configuration")
     parser.add_argument("--samples", type=int, default=16000, help="training images per epoch")
+    parser.add_argument(
+        "--batch-size", type=int, default=32, help="batch size (scripts that honour it; results/<name>-b<n>)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.epochs < 1 or args.warmup < 0 or args.samples < 1:
-        parser.error(f"--epochs and --samples must be >= 1 and --warmup >= 0; received {vars(args)}")
+    if args.epochs < 1 or args.warmup < 0 or args.samples < 1 or args.batch_size < 1:
+        parser.error(
+            f"--epochs, --samples and --batch-size must be >= 1 and --warmup >= 0; received {vars(args)}"
+        )
 
     if args.child:  # inside one backend's process: measure and print JSON
         import keras
@@ -245,6 +264,8 @@ def main(name, description, make_configs, argv=None):
         print(json.dumps({"keras": keras.__version__, "unit": unit, "results": results}))
         return
 
+    if args.batch_size != 32:
+        name = f"{name}-b{args.batch_size}"
     runs = run_per_backend(name, args.backends, argv)
     for run in runs.values():
         run.update(epochs=args.epochs, warmup=args.warmup, samples=args.samples)

@@ -56,3 +56,24 @@ def test_compare_callables_interleaves_and_reports_ratios_to_the_baseline():
     assert len(results["B"]["wall_s"]) == 3 and results["A"]["cpu_ratio"] == 1.0
     expected = np.median(np.array(results["B"]["wall_s"]) / np.array(results["A"]["wall_s"]))
     assert np.isclose(results["B"]["wall_ratio"], expected)
+
+
+def test_the_spread_of_the_median_comes_from_the_rounds():
+    # Identical rounds leave no doubt about the median; scattered rounds widen the interval around it.
+    assert harness.median_spread([1.1] * 7) == [1.1, 1.1]
+    low, high = harness.median_spread([0.9, 1.0, 1.05, 1.1, 1.2, 1.4, 2.0])
+    assert 0.9 <= low <= 1.1 <= high <= 2.0 and high - low > 0.05
+    assert harness.median_spread([1.3]) == [1.3, 1.3]
+    # Reproducible from the rounds alone (a fixed seed).
+    assert harness.median_spread([1.0, 1.2, 0.9, 1.4]) == harness.median_spread([1.0, 1.2, 0.9, 1.4])
+
+
+def test_a_batch_size_other_than_the_books_names_its_own_results(monkeypatch):
+    written = {}
+    monkeypatch.setattr(
+        harness, "run_per_backend", lambda name, backends, argv: written.setdefault("name", name) and {}
+    )
+    monkeypatch.setattr(harness, "write_results", lambda name, runs, table: None)
+    monkeypatch.setattr(harness, "_markdown", lambda name, description, runs: "")
+    harness.main("bench", "", lambda args: None, ["--batch-size", "128", "--backends", "jax"])
+    assert written["name"] == "bench-b128"

@@ -500,3 +500,28 @@ def test_bad_arguments(kwargs, error, match):
 def test_bad_inner_optimizer(inner, error, match):
     with pytest.raises(error, match=match):
         GradientClipping(inner() if callable(inner) else inner)
+
+
+def test_a_percentile_file_saved_before_the_sorted_window_loads_with_its_window(recwarn):
+    """keras-tricks before the sorted AutoClip window saved one variable fewer: loading such a file
+    (tests/data, written by 70d893e on jax after 6 steps of a window of 4) rebuilds the sorted copy
+    from the saved ring buffer instead of Keras skipping the whole optimizer state."""
+    import json
+    import pathlib
+
+    data = pathlib.Path(__file__).parent / "data" / "percentile_before_sorted_window"
+    expected = json.loads(data.with_suffix(".json").read_text())
+    model = keras.saving.load_model(data.with_suffix(".keras"), safe_mode=True)
+    assert not [w for w in recwarn if "Skipping variable loading" in str(w.message)]
+    optimizer = model.optimizer
+    history = keras.ops.convert_to_numpy(optimizer.norm_history)
+    np.testing.assert_array_equal(history, np.float32(expected["norm_history"]))
+    assert int(keras.ops.convert_to_numpy(optimizer.history_count)) == expected["history_count"] == 6
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(optimizer.norm_sorted), np.sort(history))
+    for weight, saved in zip(model.get_weights(), expected["weights"], strict=True):
+        np.testing.assert_array_equal(weight, np.float32(saved))
+    rng = np.random.default_rng(1)  # training goes on with a consistent window
+    model.fit(rng.normal(size=(4, 3)), rng.normal(size=(4, 2)), batch_size=2, verbose=0)
+    history = keras.ops.convert_to_numpy(optimizer.norm_history)
+    assert int(keras.ops.convert_to_numpy(optimizer.history_count)) == 8
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(optimizer.norm_sorted), np.sort(history))

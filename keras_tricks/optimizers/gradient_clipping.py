@@ -387,6 +387,23 @@ class GradientClipping(OptimizerWrapper):
         own_variables = [scope.get_current_value(v) for v in self._variables]
         return list(new_trainable), own_variables + list(new_inner)
 
+    def load_own_variables(self, store):
+        """Loads the saved variables; a `"percentile"` file saved before the sorted copy existed too.
+
+        Such a file (keras-tricks before the sorted window) lacks `norm_sorted`: it is rebuilt from the
+        saved ring buffer, sorted once.
+        """
+        if self.mode != "percentile" or len(store.keys()) != len(self.variables) - 1:
+            super().load_own_variables(store)
+            return
+        missing = _position(self.variables, self.norm_sorted)
+        history = _position(self.variables, self.norm_history)
+        count = _position(self.variables, self.history_count)
+        old = {j: store[str(j if j < missing else j - 1)] for j in range(len(self.variables)) if j != missing}
+        filled = ops.arange(self.window) < ops.minimum(ops.convert_to_tensor(old[count]), self.window)
+        old[missing] = ops.sort(ops.where(filled, ops.convert_to_tensor(old[history]), float("inf")))
+        super().load_own_variables({str(j): value for j, value in old.items()})
+
     def statistics(self):
         """The accumulated statistics since the last `reset_statistics()`, keyed by their log names.
 
