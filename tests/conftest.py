@@ -7,6 +7,10 @@ os.environ.setdefault("MPLBACKEND", "Agg")  # figures render off-screen in tests
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
+# The scripts run in child processes are not test modules: importing one (as --doctest-modules would)
+# runs its top level, which sets KERAS_BACKEND and TensorFlow's devices for the whole session.
+collect_ignore_glob = ["*_child.py"]
+
 
 def pytest_report_header(config):
     return f"keras {keras.__version__}, backend {keras.backend.backend()}"

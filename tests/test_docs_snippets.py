@@ -118,7 +118,7 @@ def results(tmp_path_factory):
     work = tmp_path_factory.mktemp("docs-snippets")
     (work / "blocks.json").write_text(json.dumps(BLOCKS))
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONPATH": path}
+    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend(), "MPLBACKEND": "Agg", "PYTHONPATH": path}
     child = subprocess.run(
         [sys.executable, __file__, str(work / "blocks.json"), str(work / "results.json"), str(work)],
         cwd=work,

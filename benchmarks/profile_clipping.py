@@ -1,0 +1,204 @@
+"""Where the time of a clipped or observed train step goes: jax's compiled program, tensorflow's profiler.
+
+For the configurations of `benchmarks/gradient_clipping.py` (book MLP, Adam 1e-3, batch 32, default
+compile settings):
+
+- jax: the train step compiled by XLA (`jax.jit(model.train_step).lower(...).compile()`): how many
+  fusions (each one loop over memory, and on XLA:CPU one dispatched thunk), reductions and
+  conditionals it holds, and its instruction count (fused computations included);
+- tensorflow: `tf.profiler` over one epoch of `fit`: the graph ops run per step and their CPU time per
+  step, split by the name scope they come from (forward, gradient, optimizer, our wrapper).
+
+Not a timing comparison (the ratios are benchmarks/gradient_clipping.py's); counts are exact, the
+profiler's times are those of one profiled epoch.
+
+Command (about 2 minutes):
+
+    python benchmarks/profile_clipping.py
+
+Run from an older checkout with `--name profile_clipping-before` to compare two versions.
+"""
+
+import argparse
+import collections
+import glob
+import json
+import os
+import re
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import harness  # noqa: E402
+
+CONFIGS = (
+    "plain fit",
+    "Keras global_clipnorm=1",
+    "GradientClipping mode=None + logger",
+    "GradientClipping global_norm + logger",
+    "GradientClipping adaptive + logger",
+    "GradientClipping percentile + logger",
+)
+
+
+def _make(name):
+    """The compiled model and callbacks of one configuration."""
+    import keras
+
+    from keras_tricks.callbacks import GradientNormLogger
+    from keras_tricks.optimizers import GradientClipping
+
+    def adam(**kwargs):
+        return keras.optimizers.Adam(1e-3, **kwargs)
+
+    optimizers = {
+        "plain fit": adam,
+        "Keras global_clipnorm=1": lambda: adam(global_clipnorm=1.0),
+        "GradientClipping mode=None + logger": lambda: GradientClipping(adam(), mode=None),
+        "GradientClipping global_norm + logger": lambda: GradientClipping(adam(), "global_norm", 1.0),
+        "GradientClipping adaptive + logger": lambda: GradientClipping(adam(), "adaptive"),
+        "GradientClipping percentile + logger": lambda: GradientClipping(adam(), "percentile"),
+    }
+    model = harness.book_mlp()
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizers[name](), metrics=["accuracy"])
+    callbacks = [GradientNormLogger(per_layer=True)] if "logger" in name else []
+    return model, callbacks
+
+
+def _jax_counts(model, callbacks, x, y):
+    import jax
+
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=callbacks)
+    state = tuple(
+        [v.value for v in variables]
+        for variables in (
+            model.trainable_variables,
+            model.non_trainable_variables,
+            model.optimizer.variables,
+            model.metrics_variables,
+        )
+    )
+    text = jax.jit(model.train_step).lower(state, (x[:32], y[:32])).compile().as_text()
+    # Fusion calls sit in the entry computation and in the branches of conditionals; the fused
+    # computations themselves hold the elementwise ops and reductions.
+    kinds = collections.Counter(re.findall(r"= [^=]*? ([a-z][\w-]*)\(", text))
+    return {
+        "fusions": kinds["fusion"],
+        "reductions": kinds["reduce"],
+        "conditionals": kinds["conditional"],
+        "instructions": sum(kinds.values()),
+    }
+
+
+def _scope(op_name):
+    """Where an op of Keras's train function comes from, read from its name scope."""
+    parts = op_name.split(":")[0].split("/")[1:]  # without the leading StatefulPartitionedCall
+    head = parts[0] if len(parts) > 1 else ""
+    if head == "gradient_tape":
+        return "backward"
+    if head.startswith(("sequential", "functional")):
+        return "forward"
+    if head.startswith(("compile_loss", "compile_metrics")):
+        return "loss and metrics"
+    if head.startswith("adam"):
+        return "Adam update"
+    if head == "cond":
+        return "Adam update in the skip's cond"
+    if not head:
+        return "wrapper (unscoped)"
+    return "other"
+
+
+def _tensorflow_profile(model, callbacks, x, y):
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=callbacks)
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=callbacks)
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        (path,) = glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True)
+        with open(path, "rb") as f:
+            space.ParseFromString(f.read())
+    steps = len(x) // 32
+    ops, times = 0, collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines:
+            if not line.name.startswith("tf_Compute"):
+                continue
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                if name.startswith("StatefulPartitionedCall/") and ":" in name:
+                    ops += 1
+                    times[_scope(name)] += event.duration_ps / 1e6  # µs
+    return {
+        "ops_per_step": round(ops / steps, 1),
+        "op_us_per_step": round(sum(times.values()) / steps, 1),
+        "us_per_step_by_scope": {scope: round(t / steps, 1) for scope, t in times.most_common()},
+    }
+
+
+def _child(backend):
+    import keras
+
+    x, y = harness.fashion_mnist_subset(3200)
+    results = {}
+    for name in CONFIGS:
+        keras.utils.clear_session()
+        model, callbacks = _make(name)
+        measure = _jax_counts if backend == "jax" else _tensorflow_profile
+        results[name] = measure(model, callbacks, x, y)
+    print(json.dumps({"keras": keras.__version__, "results": results}))
+
+
+def _markdown(runs):
+    lines = ["# profile_clipping", ""]
+    if "jax" in runs:
+        lines += [
+            "jax: the compiled train step (batch 32).",
+            "",
+            "| configuration | fusions | reductions | conditionals | instructions |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for name, r in runs["jax"]["results"].items():
+            lines.append(
+                f"| {name} | {r['fusions']} | {r['reductions']} | {r['conditionals']} | {r['instructions']} |"
+            )
+        lines.append("")
+    if "tensorflow" in runs:
+        scopes = sorted(
+            {s for r in runs["tensorflow"]["results"].values() for s in r["us_per_step_by_scope"]},
+        )
+        lines += [
+            "tensorflow: graph ops per step and their CPU time per step (µs; one profiled epoch, 100 steps).",
+            "",
+            "| configuration | ops per step | op time per step | " + " | ".join(scopes) + " |",
+            "| --- | ---: | ---: | " + " | ".join("---:" for _ in scopes) + " |",
+        ]
+        for name, r in runs["tensorflow"]["results"].items():
+            by_scope = [str(r["us_per_step_by_scope"].get(s, 0.0)) for s in scopes]
+            lines.append(
+                f"| {name} | {r['ops_per_step']} | {r['op_us_per_step']} | " + " | ".join(by_scope) + " |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--backends", nargs="+", default=["jax", "tensorflow"], choices=["jax", "tensorflow"])
+    parser.add_argument("--name", default="profile_clipping", help="results/<name>.json and .md")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child)
+        return
+    runs = harness.run_per_backend(args.name, args.backends, argv)
+    harness.write_results(args.name, runs, _markdown(runs))
+
+
+if __name__ == "__main__":
+    main()
