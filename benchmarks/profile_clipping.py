@@ -16,7 +16,10 @@ Command (about 2 minutes):
 
     python benchmarks/profile_clipping.py
 
-Run from an older checkout with `--name profile_clipping-before` to compare two versions.
+To compare with an older checkout, run this file there first (copy it in if the checkout lacks it):
+
+    python benchmarks/profile_clipping.py --backends jax --name profile_clipping-before --label 70d893e
+    python benchmarks/profile_clipping.py --before benchmarks/results/profile_clipping-before.json
 """
 
 import argparse
@@ -154,19 +157,28 @@ def _child(backend):
     print(json.dumps({"keras": keras.__version__, "results": results}))
 
 
-def _markdown(runs):
+def _markdown(runs, before=None):
+    """The tables; with `before` (the runs of an older checkout), each count as `before → now`."""
+
+    def cell(backend, name, key):
+        now = runs[backend]["results"][name][key]
+        old = (before or {}).get(backend, {}).get("results", {}).get(name, {}).get(key)
+        return f"{old} → {now}" if old is not None and old != now else str(now)
+
     lines = ["# profile_clipping", ""]
     if "jax" in runs:
         lines += [
-            "jax: the compiled train step (batch 32).",
+            "jax: the compiled train step (batch 32)"
+            + (f"; before → now, before = {before['jax']['label']}." if before and "jax" in before else "."),
             "",
             "| configuration | fusions | reductions | conditionals | instructions |",
             "| --- | ---: | ---: | ---: | ---: |",
         ]
-        for name, r in runs["jax"]["results"].items():
-            lines.append(
-                f"| {name} | {r['fusions']} | {r['reductions']} | {r['conditionals']} | {r['instructions']} |"
-            )
+        for name in runs["jax"]["results"]:
+            cells = [
+                cell("jax", name, key) for key in ("fusions", "reductions", "conditionals", "instructions")
+            ]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
         lines.append("")
     if "tensorflow" in runs:
         scopes = sorted(
@@ -191,13 +203,23 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backends", nargs="+", default=["jax", "tensorflow"], choices=["jax", "tensorflow"])
     parser.add_argument("--name", default="profile_clipping", help="results/<name>.json and .md")
+    parser.add_argument(
+        "--before", help="results JSON of an older checkout's run (--name profile_clipping-before) to compare"
+    )
+    parser.add_argument("--label", help="what this checkout is, for a later --before (e.g. a commit)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         _child(args.child)
         return
     runs = harness.run_per_backend(args.name, args.backends, argv)
-    harness.write_results(args.name, runs, _markdown(runs))
+    for run in runs.values():
+        run["label"] = args.label
+    before = None
+    if args.before:
+        with open(args.before) as f:
+            before = json.load(f)
+    harness.write_results(args.name, runs, _markdown(runs, before))
 
 
 if __name__ == "__main__":

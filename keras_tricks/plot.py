@@ -336,42 +336,13 @@ def diagnosis(history, findings=(), activation_history=None, axes=None):
     Returns:
         The two `Axes` (the second `None` without `activation_history`).
     """
-    import numpy as np
 
     plt = _pyplot()
     if axes is None:
         columns = 2 if activation_history else 1
         axes = plt.subplots(1, columns, figsize=(6.5 * columns, 4.5), squeeze=False)[1][0]
     gradients_ax = gradient_norm_map(history, ax=axes[0])
-    activations_ax = None
-    if activation_history:
-        activations_ax = axes[1]
-        layers = [
-            name
-            for name, s in activation_history[0][1].items()
-            if s.get("saturated") is not None or s.get("dead") is not None
-        ]
-        epochs = [epoch for epoch, _ in activation_history]
-        matrix = np.array(
-            [
-                [
-                    stats[name]["saturated"]
-                    if stats[name].get("saturated") is not None
-                    else stats[name]["dead"]
-                    for _, stats in activation_history
-                ]
-                for name in layers
-            ],
-            dtype="float64",
-        )
-        image = activations_ax.imshow(
-            matrix, aspect="auto", cmap="Reds", vmin=0, vmax=1, interpolation="nearest"
-        )
-        activations_ax.set_yticks(range(len(layers)), layers)
-        activations_ax.set_xticks(range(len(epochs)), [str(e + 1) for e in epochs])
-        activations_ax.set_xlabel("epoch")
-        activations_ax.set_title("Saturated (sigmoid, tanh) or dead (ReLU) outputs")
-        activations_ax.figure.colorbar(image, ax=activations_ax, label="fraction of outputs")
+    activations_ax = _activation_map(activation_history, axes[1]) if activation_history else None
     before = sorted({f.code for f in findings if f.epoch is None})
     if before:
         gradients_ax.set_title(
@@ -398,3 +369,32 @@ def diagnosis(history, findings=(), activation_history=None, axes=None):
             annotation_clip=False,
         )
     return gradients_ax, activations_ax
+
+
+def _activation_map(activation_history, ax):
+    """The diagnosis's second panel: each layer's saturated (or dead) fraction per epoch."""
+    import numpy as np
+
+    layers = [
+        name
+        for name, s in activation_history[0][1].items()
+        if s.get("saturated") is not None or s.get("dead") is not None
+    ]
+    epochs = [epoch for epoch, _ in activation_history]
+    matrix = np.array(
+        [
+            [
+                stats[name]["saturated"] if stats[name].get("saturated") is not None else stats[name]["dead"]
+                for _, stats in activation_history
+            ]
+            for name in layers
+        ],
+        dtype="float64",
+    )
+    image = ax.imshow(matrix, aspect="auto", cmap="Reds", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_yticks(range(len(layers)), layers)
+    ax.set_xticks(range(len(epochs)), [str(e + 1) for e in epochs])
+    ax.set_xlabel("epoch")
+    ax.set_title("Saturated (sigmoid, tanh) or dead (ReLU) outputs")
+    ax.figure.colorbar(image, ax=ax, label="fraction of outputs")
+    return ax

@@ -81,49 +81,58 @@ def check_self_normalizing(model):
     kernel_positions = [i for i, layer in enumerate(layers) if hasattr(layer, "kernel_initializer")]
     output_from = kernel_positions[-1] if kernel_positions else len(layers)
     for i, layer in enumerate(layers):
-        hidden = i < output_from
-        if isinstance(layer, keras.layers.BatchNormalization):
-            problems.append(f"{_label(layer)}: self-normalization needs no BatchNormalization")
-        if isinstance(layer, (keras.layers.Dropout, keras.layers.GaussianDropout)) and not isinstance(
-            layer, keras.layers.AlphaDropout
-        ):
-            problems.append(f"{_label(layer)} is not alpha dropout; self-normalization needs AlphaDropout")
-        for kind in ("kernel", "bias", "activity"):
-            if getattr(layer, f"{kind}_regularizer", None) is not None:
-                problems.append(
-                    f"{_label(layer)} has a {kind} regularizer; self-normalization needs no ℓ1/ℓ2 penalty"
-                )
-        if isinstance(layer, keras.layers.RNN):
+        problems += _layer_problems(layer)
+        if i < output_from:
+            problems += _hidden_layer_problems(layer, layers[i + 1] if i + 1 < len(layers) else None)
+    return problems
+
+
+def _layer_problems(layer):
+    """What any layer of a self-normalizing net must not have."""
+    problems = []
+    if isinstance(layer, keras.layers.BatchNormalization):
+        problems.append(f"{_label(layer)}: self-normalization needs no BatchNormalization")
+    if isinstance(layer, (keras.layers.Dropout, keras.layers.GaussianDropout)) and not isinstance(
+        layer, keras.layers.AlphaDropout
+    ):
+        problems.append(f"{_label(layer)} is not alpha dropout; self-normalization needs AlphaDropout")
+    for kind in ("kernel", "bias", "activity"):
+        if getattr(layer, f"{kind}_regularizer", None) is not None:
             problems.append(
-                f"{_label(layer)} is recurrent; self-normalization needs a sequential architecture"
+                f"{_label(layer)} has a {kind} regularizer; self-normalization needs no ℓ1/ℓ2 penalty"
             )
-        if isinstance(getattr(layer, "input", None), (list, tuple)) and len(layer.input) > 1:
-            problems.append(
-                f"{_label(layer)} merges {len(layer.input)} tensors (a skip connection); "
-                "self-normalization needs a sequential architecture"
-            )
-        if not hidden:
-            continue
-        if hasattr(layer, "kernel_initializer"):
-            name = _activation_name(getattr(layer, "activation", None))
-            following = layers[i + 1] if i + 1 < len(layers) else None
-            activated_next = isinstance(following, keras.layers.Activation) or isinstance(
-                following, _ACTIVATION_LAYERS
-            )
-            if name != "selu" and not (name == "linear" and activated_next):
-                problems.append(f"{_label(layer)} uses activation {name!r}; self-normalization needs SELU")
-            if not _is_lecun_normal(layer.kernel_initializer):
-                problems.append(
-                    f"{_label(layer)} initializes its kernel with {type(layer.kernel_initializer).__name__}; "
-                    "self-normalization needs LeCun normal"
-                )
-        elif isinstance(layer, _ACTIVATION_LAYERS) or (
-            isinstance(layer, keras.layers.Activation) and _activation_name(layer.activation) != "selu"
-        ):
-            name = (
-                _activation_name(getattr(layer, "activation", None))
-                if isinstance(layer, keras.layers.Activation)
-                else type(layer).__name__
-            )
+    if isinstance(layer, keras.layers.RNN):
+        problems.append(f"{_label(layer)} is recurrent; self-normalization needs a sequential architecture")
+    if isinstance(getattr(layer, "input", None), (list, tuple)) and len(layer.input) > 1:
+        problems.append(
+            f"{_label(layer)} merges {len(layer.input)} tensors (a skip connection); "
+            "self-normalization needs a sequential architecture"
+        )
+    return problems
+
+
+def _hidden_layer_problems(layer, following):
+    """What a hidden layer (before the output layer) must have: SELU and LeCun normal initialization."""
+    problems = []
+    if hasattr(layer, "kernel_initializer"):
+        name = _activation_name(getattr(layer, "activation", None))
+        activated_next = isinstance(following, keras.layers.Activation) or isinstance(
+            following, _ACTIVATION_LAYERS
+        )
+        if name != "selu" and not (name == "linear" and activated_next):
             problems.append(f"{_label(layer)} uses activation {name!r}; self-normalization needs SELU")
+        if not _is_lecun_normal(layer.kernel_initializer):
+            problems.append(
+                f"{_label(layer)} initializes its kernel with {type(layer.kernel_initializer).__name__}; "
+                "self-normalization needs LeCun normal"
+            )
+    elif isinstance(layer, _ACTIVATION_LAYERS) or (
+        isinstance(layer, keras.layers.Activation) and _activation_name(layer.activation) != "selu"
+    ):
+        name = (
+            _activation_name(getattr(layer, "activation", None))
+            if isinstance(layer, keras.layers.Activation)
+            else type(layer).__name__
+        )
+        problems.append(f"{_label(layer)} uses activation {name!r}; self-normalization needs SELU")
     return problems
