@@ -213,8 +213,9 @@ def _markdown(name, description, runs):
             )
     lines += [
         "",
-        f"Ratios: median over {first['epochs']} interleaved rounds of {first['samples']} images each, "
-        f"after {first['warmup']} warm-up {unit}(s), "
+        f"Ratios: median over {first['epochs']} interleaved rounds"
+        + (f" of {first['samples']} images each" if unit == "epoch" else "")
+        + f", after {first['warmup']} warm-up {unit}(s), "
         f"each against the {unit} of the same round of the configuration in the `against` column; "
         "the interval is where the median CPU-time ratio lies in 90% of bootstrap resamples of the rounds.",
         f"Machine: {first['machine']}; keras {first['keras']}; command: `{first['command']}`.",
@@ -243,6 +244,7 @@ def main(name, description, make_configs, argv=None):
     parser.add_argument(
         "--batch-size", type=int, default=32, help="batch size (scripts that honour it; results/<name>-b<n>)"
     )
+    parser.add_argument("--tag", help="results/<name>-<tag> (e.g. a run of one backend with other settings)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.warmup < 0 or args.samples < 1 or args.batch_size < 1:
@@ -266,6 +268,8 @@ def main(name, description, make_configs, argv=None):
 
     if args.batch_size != 32:
         name = f"{name}-b{args.batch_size}"
+    if args.tag:
+        name = f"{name}-{args.tag}"
     runs = run_per_backend(name, args.backends, argv)
     for run in runs.values():
         run.update(epochs=args.epochs, warmup=args.warmup, samples=args.samples)

@@ -207,13 +207,7 @@ def activation_histograms(history, layer, ax=None):
     Returns:
         The `Axes` drawn on.
     """
-    if not history:
-        raise ValueError(f"Expected at least one measured epoch. Received: history={history!r}")
-    known = list(history[0][1])
-    if layer not in known:
-        raise ValueError(
-            f"Unknown layer {layer!r}; the statistics have the layers {known}. Received: layer={layer!r}"
-        )
+    _check_layer(history, layer)
     ax = _axes(ax)
     colors = _pyplot().get_cmap("viridis")
     for index, (epoch, stats) in enumerate(history):
@@ -295,13 +289,7 @@ def activation_map(history, layer, ax=None):
     """
     import numpy as np
 
-    if not history:
-        raise ValueError(f"Expected at least one measured epoch. Received: history={history!r}")
-    known = list(history[0][1])
-    if layer not in known:
-        raise ValueError(
-            f"Unknown layer {layer!r}; the statistics have the layers {known}. Received: layer={layer!r}"
-        )
+    _check_layer(history, layer)
     ax = _axes(ax)
     image = None
     for epoch, stats in history:
@@ -398,3 +386,14 @@ def _activation_map(activation_history, ax):
     ax.set_title("Saturated (sigmoid, tanh) or dead (ReLU) outputs")
     ax.figure.colorbar(image, ax=ax, label="fraction of outputs")
     return ax
+
+
+def _check_layer(history, layer):
+    """Refuses an empty `ActivationStats` history or a layer it did not measure."""
+    if not history:
+        raise ValueError(f"Expected at least one measured epoch. Received: history={history!r}")
+    known = list(history[0][1])
+    if layer not in known:
+        raise ValueError(
+            f"Unknown layer {layer!r}; the statistics have the layers {known}. Received: layer={layer!r}"
+        )

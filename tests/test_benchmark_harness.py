@@ -77,3 +77,6 @@ def test_a_batch_size_other_than_the_books_names_its_own_results(monkeypatch):
     monkeypatch.setattr(harness, "_markdown", lambda name, description, runs: "")
     harness.main("bench", "", lambda args: None, ["--batch-size", "128", "--backends", "jax"])
     assert written["name"] == "bench-b128"
+    written.clear()
+    harness.main("bench", "", lambda args: None, ["--backends", "torch", "--tag", "torch"])
+    assert written["name"] == "bench-torch"
