@@ -316,9 +316,14 @@ def test_a_nested_base_model_by_name_and_a_layer_inside_it():
         recorder.begin[1]["weights"]["base"], recorder.end[1]["weights"]["base"], strict=True
     ):
         assert not np.array_equal(before, after)
-    callback = Unfreeze(["base_bn"], epoch=1)  # a layer inside the nested model, found by name
-    callback.set_model(model)
-    assert callback._resolved == [[base.get_layer("base_bn")]]
+    # a layer inside the nested model, found by name: frozen alone in epoch 0 (its neighbour trains)
+    base_bn, base_dense = base.get_layer("base_bn"), base.get_layer("base_dense")
+    before = {layer.name: _numpy(layer.weights) for layer in (base_bn, base_dense)}
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[Unfreeze(["base_bn"], epoch=1)])
+    for a, b in zip(before["base_bn"], _numpy(base_bn.weights), strict=True):
+        np.testing.assert_array_equal(a, b)  # gamma, beta, moving mean and variance
+    assert not np.array_equal(before["base_dense"][0], _numpy(base_dense.weights)[0])
+    assert not base_bn.trainable and base_dense.trainable
 
 
 def test_evaluate_and_predict_follow_a_change_to_an_equal_sized_frozen_set():
