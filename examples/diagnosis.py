@@ -309,6 +309,9 @@ def _measure(evidence, kind):
         return kernels[0] / kernels[-1] if len(kernels) >= 2 and kernels[-1] else None
     if kind == "exploding_norm":
         return evidence.get("gradient_norm")
+    if kind == "activation_growth":
+        stds = [a["std"] for a in acts.values() if a.get("std") is not None and np.isfinite(a["std"])]
+        return max(stds[1:]) / stds[0] if len(stds) >= 2 and stds[0] > 0 else None
     if kind == "update_ratio_low":
         values = [v for k, v in (evidence.get("update_ratio") or {}).items() if k.endswith("kernel")]
         return float(np.median(values)) if values else None
@@ -323,6 +326,7 @@ _THRESHOLD_CODES = {
     "dead_units": ("dead_units", "above"),
     "vanishing": ("vanishing_gradients", "below"),
     "exploding_norm": ("exploding_gradients", "above"),
+    "activation_growth": ("exploding_gradients", "above"),
     "update_ratio_low": ("learning_rate_too_low", "below"),
     "over_clipping_shrink": ("over_clipping", "below"),
 }

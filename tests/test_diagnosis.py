@@ -61,6 +61,11 @@ BOUNDARIES = [
         "exploding_gradients",
     ),
     (
+        {"activations": {"x": {"std": 0.5}, "h": {"std": 0.5 * T["activation_growth"] * 0.99}}},
+        {"activations": {"x": {"std": 0.5}, "h": {"std": 0.5 * T["activation_growth"] * 1.01}}},
+        "exploding_gradients",
+    ),
+    (
         {"nonfinite_steps": 0, "gradient_norm": 1.0},
         {"nonfinite_steps": 1, "gradient_norm": 1.0},
         "nonfinite_gradients",

@@ -27,6 +27,7 @@ THRESHOLDS = {
     "vanishing_error": 1e-6,
     "exploding": 1e3,  # the same ratio, the other way
     "exploding_norm": 1e4,  # global gradient norm (mean over the steps)
+    "activation_growth": 1e3,  # largest layer output std / the first layer's, in one forward pass
     "diverging": 1.5,  # the loss rose by this factor over its best (or is not finite)
     "update_ratio_low": 1e-6,  # median per-step ‖Δw‖ / ‖w‖ of the kernels
     "over_clipping_rate": 0.9,  # fraction of steps clipped ...
@@ -265,6 +266,19 @@ def _gradient_ratio(evidence):
     return first, last, first_rms / last_rms
 
 
+def _activation_growth(evidence):
+    """`(first layer, layer, ratio)`: the largest output std of a later layer over the first layer's."""
+    stds = [
+        (name, stats.get("std"))
+        for name, stats in (evidence.get("activations") or {}).items()
+        if stats.get("std") is not None and math.isfinite(stats["std"])
+    ]
+    if len(stds) < 2 or not stds[0][1] > 0:
+        return None
+    (first, first_std), (worst, worst_std) = stds[0], max(stds[1:], key=lambda item: item[1])
+    return first, worst, worst_std / first_std
+
+
 def _vanishing(evidence, epoch):
     ratio = _gradient_ratio(evidence)
     if ratio is None or not ratio[2] < THRESHOLDS["vanishing"]:
@@ -283,18 +297,28 @@ def _vanishing(evidence, epoch):
 
 
 def _exploding(evidence, epoch):
-    ratio = _gradient_ratio(evidence)
+    """Gradients growing towards the input, a huge gradient norm, or activations growing layer by layer
+    (in a ReLU-like net the backward pass multiplies by the same weights: an exactly saturated output
+    can hide the gradients themselves, the forward pass still shows the growth)."""
+    ratio, growth = _gradient_ratio(evidence), _activation_growth(evidence)
     norm = evidence.get("gradient_norm")
     big_ratio = ratio is not None and ratio[2] > THRESHOLDS["exploding"]
     big_norm = norm is not None and math.isfinite(norm) and norm > THRESHOLDS["exploding_norm"]
-    if not (big_ratio or big_norm):
+    big_growth = growth is not None and growth[2] > THRESHOLDS["activation_growth"]
+    if not (big_ratio or big_norm or big_growth):
         return None
-    layers = (ratio[0], ratio[1]) if big_ratio else ()
+    layers = (ratio[0], ratio[1]) if big_ratio else (growth[0], growth[1]) if big_growth else ()
     evidence_out = {"gradient_norm": norm, "threshold_norm": THRESHOLDS["exploding_norm"]}
     if ratio is not None:
         evidence_out.update(first_to_last_rms=ratio[2], threshold_ratio=THRESHOLDS["exploding"])
-    what = f"the first layer's gradients are {ratio[2]:.2g} times the last layer's" if big_ratio else ""
-    what = what or f"the gradient norm is {norm:.3g}"
+    if growth is not None:
+        evidence_out.update(activation_growth=growth[2], threshold_growth=THRESHOLDS["activation_growth"])
+    if big_ratio:
+        what = f"the first layer's gradients are {ratio[2]:.2g} times the last layer's"
+    elif big_norm:
+        what = f"the gradient norm is {norm:.3g}"
+    else:
+        what = f"the outputs of layer {growth[1]!r} are {growth[2]:.2g} times as spread as {growth[0]!r}'s"
     return _finding(
         "exploding_gradients", WARNING, epoch, layers, evidence_out, f"{what}: the updates blow up"
     )
@@ -436,6 +460,9 @@ def diagnose(model, x, y=None, *, samples=512, batch_size=32, steps=20, seed=0):
     - the inputs' scale (`unscaled_inputs`);
     - one forward pass in inference mode: saturated sigmoid/tanh layers (`saturated_activations`) and
       ReLU layers with dead units (`dead_units`), as `keras_tricks.diagnostics.activation_stats` measures;
+    - the same pass: how much the layers' outputs spread out from the first layer to the last
+      (`exploding_gradients`: the backward pass grows the same way, even when an exactly saturated
+      output leaves no gradient to measure);
     - one backward pass: the ratio of the first kernel's gradient RMS to the last one's
       (`vanishing_gradients`, `exploding_gradients`) and non-finite gradients (`nonfinite_gradients`);
     - `steps` training steps of a clone with a copy of the model's optimizer chain: the loss
