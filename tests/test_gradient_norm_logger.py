@@ -108,7 +108,7 @@ def test_values_land_in_a_tensorboard_event_file(tmp_path):
 def test_unwrapped_optimizer_fails_with_the_wrapping_line():
     x, y = _data(16)
     model = _model(keras.optimizers.SGD(0.01))
-    with pytest.raises(ValueError, match=r"optimizer=keras_tricks\.optimizers\.GradientClipping\(optimizer"):
+    with pytest.raises(ValueError, match=r"optimizer=keras_tricks\.optimizers\.GradientMonitor\(optimizer\)"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[GradientNormLogger()])
 
 

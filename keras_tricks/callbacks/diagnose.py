@@ -21,22 +21,23 @@ class Diagnose(_ordering.Arranged, keras.callbacks.Callback):
     `keras_tricks.diagnostics.CODES` and `THRESHOLDS`):
 
     - the losses of the epochs so far (`diverging_loss`, and `overfitting` with validation data);
-    - the gradient statistics `GradientClipping` computed inside the train step: from the logs of a
-      `GradientNormLogger` of the same `fit` if there is one, else read from the wrapper (and reset);
-      without a `GradientClipping`, one backward pass on the probe batch (`x_probe`, `y_probe`):
+    - the gradient statistics a `GradientMonitor` or `GradientClipping` computed inside the train step:
+      from the logs of a `GradientNormLogger` of the same `fit` if there is one, else read from the
+      wrapper (and reset); without one, one backward pass on the probe batch (`x_probe`, `y_probe`):
       `vanishing_gradients`, `exploding_gradients`, `nonfinite_gradients`, `over_clipping`;
     - how far the epoch moved each kernel, ‖w_end − w_begin‖ / ‖w_begin‖ per step
       (`learning_rate_too_low`);
     - the activation statistics of the probe batch, or those of an `ActivationStats` of the same `fit`
-      (`saturated_activations`, `dead_units`);
+      (`saturated_activations`, `dead_units`, and `exploding_gradients` when the layers' outputs
+      spread out layer by layer);
     - at train begin, the probe's scale (`unscaled_inputs`) and, for a SELU network, the conditions of
       self-normalization (`not_self_normalizing`).
 
     It defines no per-batch hook: the cost is one forward pass on the probe (and one backward pass
-    without a `GradientClipping`) and one copy of the kernels per epoch. It writes the number of
-    findings of the epoch into `logs["diagnosis_findings"]`, keeps every finding in `findings` (a
-    `keras_tricks.diagnostics.Diagnosis`) and prints the report when training ends (through Keras's
-    logging), one line per problem, errors first.
+    without a `GradientMonitor` or `GradientClipping`) and one copy of the kernels per epoch. It writes
+    the number of findings of the epoch into `logs["diagnosis_findings"]`, keeps every finding in
+    `findings` (a `keras_tricks.diagnostics.Diagnosis`) and prints the report when training ends
+    (through Keras's logging), one line per problem, errors first.
 
     Args:
         x_probe: array or `None`. A probe batch of inputs (e.g. 256 validation images) for the
@@ -52,12 +53,12 @@ class Diagnose(_ordering.Arranged, keras.callbacks.Callback):
 
     >>> import keras, numpy as np
     >>> from keras_tricks.callbacks import Diagnose, GradientNormLogger
-    >>> from keras_tricks.optimizers import GradientClipping
+    >>> from keras_tricks.optimizers import GradientMonitor
     >>> rng = np.random.default_rng(0)
     >>> x, y = rng.normal(size=(256, 8)).astype("float32"), rng.normal(size=(256, 1)).astype("float32")
     >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
     ...                           keras.layers.Dense(1)])
-    >>> model.compile(optimizer=GradientClipping(keras.optimizers.SGD(1e-7), mode=None), loss="mse")
+    >>> model.compile(optimizer=GradientMonitor(keras.optimizers.SGD(1e-7)), loss="mse")
     >>> diagnose = Diagnose(x_probe=x[:64], verbose=0)
     >>> history = model.fit(x, y, epochs=2, verbose=0, callbacks=[GradientNormLogger(), diagnose])
     >>> diagnose.findings.codes

@@ -7,9 +7,10 @@ from keras_tricks.optimizers.gradient_clipping import GradientClipping
 
 
 class GradientNormLogger(_ordering.Arranged, keras.callbacks.Callback):
-    """Writes the gradient statistics of a `GradientClipping` optimizer into the training logs.
+    """Writes the gradient statistics of a `GradientMonitor` or `GradientClipping` optimizer into the logs.
 
-    `GradientClipping` accumulates its statistics inside the compiled train step; this callback reads
+    `GradientMonitor` (observing only) and `GradientClipping` accumulate their statistics inside the
+    compiled train step; this callback reads
     them at the end of each epoch (or every `every_n_steps` steps), puts them into `logs` and resets
     them, so `History`, `CSVLogger`, `TensorBoard` and the progress bar show them with no extra code.
     Keys: `grad_norm` and `grad_norm_clipped` (mean global gradient norm before and after clipping),
@@ -74,11 +75,11 @@ class GradientNormLogger(_ordering.Arranged, keras.callbacks.Callback):
         self._keys = {}
         if self._wrapper() is None:
             raise ValueError(
-                "GradientNormLogger reads the statistics of a GradientClipping optimizer, but the model's "
-                f"optimizer is {self.model.optimizer!r}. Wrap it when compiling, e.g.\n"
-                "    model.compile(optimizer=keras_tricks.optimizers.GradientClipping(optimizer, mode=None), "
-                "...)\n"
-                '(mode=None only observes; mode="global_norm", threshold=1.0 also clips).'
+                "GradientNormLogger reads the statistics of a GradientMonitor or GradientClipping optimizer, "
+                f"but the model's optimizer is {self.model.optimizer!r}. Wrap it when compiling, e.g.\n"
+                "    model.compile(optimizer=keras_tricks.optimizers.GradientMonitor(optimizer), ...)\n"
+                "(GradientMonitor only observes; GradientClipping(optimizer, \"global_norm\", threshold=1.0) "
+                "also clips)."
             )
 
     def on_epoch_begin(self, epoch, logs=None):

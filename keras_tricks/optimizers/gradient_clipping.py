@@ -456,6 +456,67 @@ class GradientClipping(OptimizerWrapper):
         }
 
 
+@register
+class GradientMonitor(GradientClipping):
+    """An optimizer wrapper that records gradient statistics and changes nothing.
+
+    `GradientClipping(inner_optimizer, mode=None)` under its own name: inside the compiled train step
+    it accumulates the global gradient norm (mean and maximum), each variable's gradient norm and the
+    number of steps with NaN or Inf in their gradients, and hands the gradients to `inner_optimizer`
+    untouched, so training runs exactly as the inner optimizer alone would run it.
+    `keras_tricks.callbacks.GradientNormLogger` writes the statistics into the training logs;
+    `keras_tricks.callbacks.Diagnose` reads them. To clip as well, use `GradientClipping`.
+
+    Args:
+        inner_optimizer: keras.optimizers.Optimizer. The optimizer that applies the gradients; it must
+            not clip itself (`clipnorm`, `clipvalue`, `global_clipnorm`).
+        update_ratios: bool. If `True`, also accumulate each variable's update/weight norm ratio
+            ‖Δw‖ / ‖w‖ (logged as `update_ratio/<variable path>`). Defaults to `False`.
+        skip_nonfinite: bool. If `True`, a step whose gradients hold NaN or Inf changes neither the
+            weights nor the inner optimizer's variables. Defaults to `False` (such steps are counted
+            in `grad_nonfinite_steps` and applied, as the inner optimizer alone would).
+        name: str. Name of the optimizer. Defaults to `None` (a unique name).
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> from keras_tricks.optimizers import GradientMonitor
+    >>> optimizer = GradientMonitor(keras.optimizers.SGD(0.1))
+    >>> w = keras.Variable(np.zeros(2, "float32"))
+    >>> optimizer.apply([np.array([3.0, 4.0], "float32")], [w])  # not clipped
+    >>> [round(float(v), 4) for v in keras.ops.convert_to_numpy(w)]
+    [-0.3, -0.4]
+    >>> float(optimizer.statistics()["grad_norm"])
+    5.0
+    """
+
+    _CLIPPING_ARGUMENTS = ("mode", "threshold", "clipping", "eps", "percentile", "window")
+
+    def __init__(self, inner_optimizer, update_ratios=False, skip_nonfinite=False, name=None, **kwargs):
+        for arg in self._CLIPPING_ARGUMENTS:
+            if arg in kwargs:
+                raise TypeError(
+                    f"GradientMonitor observes and never clips, so it takes no {arg}; to clip, use "
+                    f"keras_tricks.optimizers.GradientClipping(optimizer, {arg}=...). "
+                    f"Received: {arg}={kwargs[arg]!r}"
+                )
+        super().__init__(
+            inner_optimizer,
+            mode=None,
+            skip_nonfinite=_checks.boolean("skip_nonfinite", skip_nonfinite),
+            update_ratios=update_ratios,
+            name=name,
+            **kwargs,
+        )
+
+    def get_config(self):
+        return {
+            **self._inner_config(),
+            "update_ratios": self.update_ratios,
+            "skip_nonfinite": self.skip_nonfinite,
+        }
+
+
 # The mode's clipping: (wrapper, gradients, weights, measure, recorded) -> (clipped, changed).
 _CLIPPERS = {
     None: GradientClipping._observe,

@@ -20,7 +20,8 @@ def model():
     momentum = schedules.OneCycle(0.1, 100, max_momentum=0.95, base_momentum=0.85)
     inner = optimizers.CyclicMomentum(keras.optimizers.SGD(rate, momentum=0.9), schedule=momentum)
     clipped = optimizers.GradientClipping(inner, "percentile", window=8)
-    built.compile(loss="mse", optimizer=optimizers.LearningRateMultipliers(clipped, {"reused/kernel": 0.1}))
+    multiplied = optimizers.LearningRateMultipliers(clipped, {"reused/kernel": 0.1})
+    built.compile(loss="mse", optimizer=optimizers.GradientMonitor(multiplied))
     return built
 
 

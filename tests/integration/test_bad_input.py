@@ -58,6 +58,24 @@ ROWS = {
         TypeError,
     ),
     "GradientClipping.update_ratios": (lambda: _clip(update_ratios=1), "update_ratios", 1, TypeError),
+    "GradientMonitor.inner_optimizer": (
+        lambda: optimizers.GradientMonitor("sgd"),
+        "inner_optimizer",
+        "sgd",
+        TypeError,
+    ),
+    "GradientMonitor.mode": (
+        lambda: optimizers.GradientMonitor(_sgd(), mode="global_norm"),
+        "mode",
+        "global_norm",
+        TypeError,
+    ),
+    "GradientMonitor.skip_nonfinite": (
+        lambda: optimizers.GradientMonitor(_sgd(), skip_nonfinite=None),
+        "skip_nonfinite",
+        None,
+        TypeError,
+    ),
     "GradientClipping.clipnorm": (lambda: _clip(clipnorm=1.0), "clipnorm", 1.0, ValueError),
     "LearningRateMultipliers.multipliers": (
         lambda: optimizers.LearningRateMultipliers(_sgd(), "dense/kernel"),
@@ -268,6 +286,7 @@ def test_the_table_covers_the_api():
     # Every public class and every public function that takes arguments to check.
     assert owners >= {
         "GradientClipping",
+        "GradientMonitor",
         "CyclicMomentum",
         "LearningRateMultipliers",
         "OneCycle",

@@ -91,6 +91,10 @@ SIGNATURES = {
             "name": "object",
         },
     ),
+    "GradientMonitor": (
+        lambda **k: optimizers.GradientMonitor(_sgd(), **k),
+        {"inner_optimizer": "object", "update_ratios": "bool", "skip_nonfinite": "bool", "name": "object"},
+    ),
     "LearningRateMultipliers": (
         lambda **k: optimizers.LearningRateMultipliers(_sgd(), {"d": 0.5}, **k),
         {"inner_optimizer": "object", "multipliers": "object", "strict": "bool", "name": "object"},

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import keras_tricks
+from keras_tricks.optimizers._chain import chain as unwrap_chain
 from tests.integration import everything
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -112,10 +113,8 @@ def test_every_saved_object_loads_in_safe_mode_with_no_custom_objects(tmp_path):
         name.split(">")[1] for name in keras.saving.get_custom_objects() if name.startswith("keras_tricks>")
     }
     used = {type(layer).__name__ for layer in model.layers}
+    used |= {type(optimizer).__name__ for optimizer in unwrap_chain(model.optimizer)}
     used |= {
-        "LearningRateMultipliers",
-        "GradientClipping",
-        "CyclicMomentum",
         "ScaledSchedule",
         "PowerDecay",
         "OneCycle",
@@ -129,7 +128,8 @@ def test_every_saved_object_loads_in_safe_mode_with_no_custom_objects(tmp_path):
     )  # a process that imported only keras_tricks
     assert loaded["attempts"] == []
     assert {"RReLU", "Swish", "MCDropout", "MCAlphaDropout"} <= set(loaded["classes"])
-    assert loaded["optimizers"][:4] == [
+    assert loaded["optimizers"][:5] == [
+        "GradientMonitor",
         "LearningRateMultipliers",
         "GradientClipping",
         "CyclicMomentum",
