@@ -13,11 +13,17 @@ Use them in each test module:
 
 Each check raises `AssertionError` with a message that says what drifted; `tests/test_helpers.py` shows
 that each one catches a deliberately broken object.
+
+Also the tests' one way to: convert to NumPy (`to_numpy`), assert that a resumed run equals the
+uninterrupted one (`assert_resumed_equals_uninterrupted`), and run a script in a fresh process
+(`run_child`, `child_json`).
 """
 
 import inspect
 import json
 import os
+import subprocess
+import sys
 import types
 
 import keras
@@ -93,8 +99,63 @@ def wrap_in_model(layer, input_shape):
     return keras.Model(inputs, layer(inputs))
 
 
-def _as_numpy_list(variables):
-    return [keras.ops.convert_to_numpy(v) for v in variables]
+def to_numpy(values):
+    """A tensor or variable as a NumPy array of its own (a copy: on torch `convert_to_numpy` shares the
+    variable's memory, which the next step overwrites); a list or tuple of them as a list (`None` kept)."""
+    if isinstance(values, (list, tuple)):
+        return [None if v is None else to_numpy(v) for v in values]
+    return np.array(keras.ops.convert_to_numpy(values))
+
+
+def assert_resumed_equals_uninterrupted(resumed, uninterrupted, rtol=0.0, atol=0.0, optimizer=True):
+    """The model trained in pieces (a resume, a reload) ends where the one trained straight through did.
+
+    Compares every weight and, with `optimizer=True`, every optimizer variable (slots, the iteration
+    count, a wrapper's statistics and buffers); exact by default.
+    """
+    pairs = [("weight", resumed.weights, uninterrupted.weights)]
+    if optimizer:
+        pairs.append(("optimizer variable", resumed.optimizer.variables, uninterrupted.optimizer.variables))
+    for kind, ours, reference in pairs:
+        assert len(ours) == len(reference), f"{len(ours)} {kind}s resumed, {len(reference)} uninterrupted"
+        for a, b, variable in zip(to_numpy(ours), to_numpy(reference), reference, strict=True):
+            np.testing.assert_allclose(
+                a,
+                b,
+                rtol=rtol,
+                atol=atol,
+                err_msg=f"{kind} {variable.path} differs from the uninterrupted run",
+            )
+
+
+def run_child(script, *args, backend=None, env=None, cwd=None, timeout=300, allowed=(0,)):
+    """Runs `python script *args` in a fresh process (`script` may be `"-c"`); returns its
+    `CompletedProcess`. Fails with the end of its stderr unless its exit code is in `allowed`.
+
+    The child gets this process's environment, TensorFlow's logs quiet, `backend` as `KERAS_BACKEND`
+    when given, and `env` on top.
+    """
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if backend is not None:
+        environment["KERAS_BACKEND"] = backend
+    environment.update(env or {})
+    out = subprocess.run(
+        [sys.executable, os.fspath(script), *map(os.fspath, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment,
+        cwd=cwd,
+        check=False,
+    )
+    if out.returncode not in allowed:
+        raise AssertionError(f"child {script} exited with {out.returncode}:\n{out.stderr[-3000:]}")
+    return out
+
+
+def child_json(out):
+    """The JSON a child printed on its last line of output."""
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def assert_saved_model_roundtrip(model, x, directory, atol=1e-6, check_outputs=True):
@@ -110,14 +171,14 @@ def assert_saved_model_roundtrip(model, x, directory, atol=1e-6, check_outputs=T
     assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers], (
         "layer types differ after loading"
     )
-    before, after = _as_numpy_list(model.weights), _as_numpy_list(loaded.weights)
+    before, after = to_numpy(model.weights), to_numpy(loaded.weights)
     assert len(before) == len(after), f"{len(before)} weights saved, {len(after)} loaded"
     for a, b, variable in zip(before, after, model.weights, strict=True):
         np.testing.assert_allclose(b, a, atol=atol, err_msg=f"weight {variable.path} differs after loading")
     if getattr(model, "optimizer", None) is not None and model.optimizer.built:
         assert loaded.optimizer is not None, "the optimizer was not restored"
-        before = _as_numpy_list(model.optimizer.variables)
-        after = _as_numpy_list(loaded.optimizer.variables)
+        before = to_numpy(model.optimizer.variables)
+        after = to_numpy(loaded.optimizer.variables)
         assert len(before) == len(after), f"{len(before)} optimizer variables saved, {len(after)} loaded"
         for a, b, variable in zip(before, after, model.optimizer.variables, strict=True):
             np.testing.assert_allclose(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keras_tricks.optimizers import GradientClipping, clipping
+from keras_tricks.optimizers import GradientClipping, GradientMonitor, clipping
 from tests import helpers
 
 
@@ -28,10 +28,6 @@ def _model(optimizer, seed=1, **compile_kwargs):
 
 def _weights(model):
     return [keras.ops.convert_to_numpy(w) for w in model.weights]
-
-
-def _numpy(values):
-    return [None if v is None else keras.ops.convert_to_numpy(v) for v in values]
 
 
 def _assert_weights_close(a, b, atol=1e-6):
@@ -173,13 +169,13 @@ def test_global_norm_clipping_properties(threshold, seed):
     grads = _random_grads(seed)
     clipped = clipping.clip_by_global_norm(grads, threshold)
     assert clipped[1] is None
-    before = np.concatenate([g.ravel() for g in _numpy(grads) if g is not None])
-    after = np.concatenate([g.ravel() for g in _numpy(clipped) if g is not None])
+    before = np.concatenate([g.ravel() for g in helpers.to_numpy(grads) if g is not None])
+    after = np.concatenate([g.ravel() for g in helpers.to_numpy(clipped) if g is not None])
     assert _norm(after) <= threshold * (1 + 1e-5)
     cosine = before @ after / (_norm(before) * _norm(after))
     assert cosine == pytest.approx(1.0, abs=1e-5)  # direction preserved
-    twice = _numpy(clipping.clip_by_global_norm(clipped, threshold))
-    for a, b in zip(_numpy(clipped), twice, strict=True):
+    twice = helpers.to_numpy(clipping.clip_by_global_norm(clipped, threshold))
+    for a, b in zip(helpers.to_numpy(clipped), twice, strict=True):
         if a is not None:
             np.testing.assert_allclose(b, a, rtol=1e-5)  # idempotent
 
@@ -191,7 +187,10 @@ def test_norm_clipping_properties(threshold, seed):
     clipped = clipping.clip_by_norm(grads, threshold)
     assert clipped[1] is None
     for g, c, twice in zip(
-        _numpy(grads), _numpy(clipped), _numpy(clipping.clip_by_norm(clipped, threshold)), strict=True
+        helpers.to_numpy(grads),
+        helpers.to_numpy(clipped),
+        helpers.to_numpy(clipping.clip_by_norm(clipped, threshold)),
+        strict=True,
     ):
         if g is None:
             continue
@@ -207,7 +206,10 @@ def test_value_clipping_properties(threshold, seed):
     clipped = clipping.clip_by_value(grads, threshold)
     assert clipped[1] is None
     for g, c, twice in zip(
-        _numpy(grads), _numpy(clipped), _numpy(clipping.clip_by_value(clipped, threshold)), strict=True
+        helpers.to_numpy(grads),
+        helpers.to_numpy(clipped),
+        helpers.to_numpy(clipping.clip_by_value(clipped, threshold)),
+        strict=True,
     ):
         if g is None:
             continue
@@ -224,13 +226,15 @@ def test_adaptive_clipping_properties(clipping_, seed):
     weights[1] = None
     clipped = clipping.adaptive_clip(grads, weights, clipping_, 1e-3)
     assert clipped[1] is None
-    for g, w, c in zip(_numpy(grads), _numpy(weights), _numpy(clipped), strict=True):
+    for g, w, c in zip(
+        helpers.to_numpy(grads), helpers.to_numpy(weights), helpers.to_numpy(clipped), strict=True
+    ):
         if g is None:
             continue
         limit = clipping_ * np.maximum(_numpy_unitwise_norm(w), 1e-3)
         assert np.all(_numpy_unitwise_norm(c) <= limit * (1 + 1e-5) + 1e-12)
     twice = clipping.adaptive_clip(clipped, weights, clipping_, 1e-3)
-    for a, b in zip(_numpy(clipped), _numpy(twice), strict=True):
+    for a, b in zip(helpers.to_numpy(clipped), helpers.to_numpy(twice), strict=True):
         if a is not None:
             np.testing.assert_allclose(b, a, rtol=1e-5)
 
@@ -259,7 +263,7 @@ def test_nonfinite_step_is_skipped_bit_identically():
     skipped.fit(x_bad, y_bad, batch_size=16, epochs=1, shuffle=False, verbose=0)
     for a, b in zip(_weights(clean), _weights(skipped), strict=True):
         np.testing.assert_array_equal(a, b)
-    inner = [_numpy(m.optimizer.inner_optimizer.variables) for m in (clean, skipped)]
+    inner = [helpers.to_numpy(m.optimizer.inner_optimizer.variables) for m in (clean, skipped)]
     for a, b in zip(*inner, strict=True):
         np.testing.assert_array_equal(a, b)
     stats = skipped.optimizer.statistics()
@@ -434,11 +438,7 @@ def test_resumed_training_equals_uninterrupted(tmp_path):
     first.save(tmp_path / "resume.keras")
     resumed = keras.saving.load_model(tmp_path / "resume.keras", safe_mode=True)
     resumed.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
-    _assert_weights_close(resumed, uninterrupted)
-    for a, b in zip(
-        _numpy(resumed.optimizer.variables), _numpy(uninterrupted.optimizer.variables), strict=True
-    ):
-        np.testing.assert_allclose(a, b, atol=1e-6)
+    helpers.assert_resumed_equals_uninterrupted(resumed, uninterrupted, atol=1e-6)
 
 
 # --- Bad input -------------------------------------------------------------------------------------
@@ -525,3 +525,47 @@ def test_a_percentile_file_saved_before_the_sorted_window_loads_with_its_window(
     history = keras.ops.convert_to_numpy(optimizer.norm_history)
     assert int(keras.ops.convert_to_numpy(optimizer.history_count)) == 8
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(optimizer.norm_sorted), np.sort(history))
+
+
+# --- GradientMonitor: the observer under its own name -------------------------------------------------
+
+
+def test_gradient_monitor_is_the_observer_bit_for_bit_and_trains_as_the_inner_optimizer():
+    x, y = _data()
+    monitor = _model(GradientMonitor(keras.optimizers.Adam(0.01)))
+    observer = _model(GradientClipping(keras.optimizers.Adam(0.01), mode=None))
+    plain = _model(keras.optimizers.Adam(0.01))
+    for model in (monitor, observer, plain):
+        model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
+    for a, b in zip(_weights(monitor), _weights(observer), strict=True):
+        np.testing.assert_array_equal(a, b)
+    _assert_weights_close(monitor, plain)
+    ours, reference = monitor.optimizer.statistics(), observer.optimizer.statistics()
+    assert len(ours) == len(reference)  # keyed by variable path: the two models' layers are named apart
+    for (key, a), b in zip(ours.items(), reference.values(), strict=True):
+        np.testing.assert_array_equal(*helpers.to_numpy([a, b]), err_msg=key)
+    assert float(ours["grad_norm"]) > 0 and float(ours["grad_clip_rate"]) == 0.0
+    assert monitor.optimizer.mode is None and not monitor.optimizer.skip_nonfinite
+
+
+def test_gradient_monitor_saves_loads_and_resumes_as_itself(tmp_path):
+    x, y = _data()
+    monitor = GradientMonitor(keras.optimizers.Adam(1e-2), update_ratios=True)
+    helpers.assert_config_covers_init(monitor)
+    assert set(monitor.get_config()) == {"name", "inner_optimizer", "update_ratios", "skip_nonfinite"}
+    helpers.assert_serialization_roundtrip(monitor)
+    uninterrupted = _model(GradientMonitor(keras.optimizers.Adam(1e-2), update_ratios=True))
+    uninterrupted.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    first = _model(monitor)
+    first.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    first.save(tmp_path / "monitor.keras")
+    resumed = keras.saving.load_model(tmp_path / "monitor.keras", safe_mode=True)
+    assert type(resumed.optimizer) is GradientMonitor and resumed.optimizer.update_ratios
+    resumed.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    helpers.assert_resumed_equals_uninterrupted(resumed, uninterrupted)
+
+
+@pytest.mark.parametrize("arg", ["mode", "threshold", "clipping", "eps", "percentile", "window"])
+def test_gradient_monitor_refuses_clipping_arguments_naming_gradient_clipping(arg):
+    with pytest.raises(TypeError, match=rf"takes no {arg}.*GradientClipping.*Received: {arg}="):
+        GradientMonitor(keras.optimizers.SGD(0.01), **{arg: 1.0})

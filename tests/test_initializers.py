@@ -6,10 +6,7 @@ import pytest
 
 from keras_tricks import initializers
 from keras_tricks.layers import RReLU, Swish
-
-
-def _np(x):
-    return keras.ops.convert_to_numpy(x)
+from tests import helpers
 
 
 # Table 11-1, by name, by function and by layer.
@@ -57,7 +54,9 @@ def test_for_activation_follows_table_11_1(activation, expected):
 def test_for_activation_returns_keras_initializers_with_the_seed():
     init = initializers.for_activation("relu", seed=7)
     assert isinstance(init, keras.initializers.HeNormal)
-    np.testing.assert_array_equal(_np(init((30, 20))), _np(keras.initializers.HeNormal(seed=7)((30, 20))))
+    np.testing.assert_array_equal(
+        helpers.to_numpy(init((30, 20))), helpers.to_numpy(keras.initializers.HeNormal(seed=7)((30, 20)))
+    )
 
 
 @pytest.mark.parametrize(
@@ -80,7 +79,7 @@ N_IN, N_OUT = 400, 300
 
 
 def test_get_uniform_is_bounded_by_one_over_sqrt_n_in():
-    w = _np(initializers.get("uniform_fan_in", seed=1)((N_IN, N_OUT)))
+    w = helpers.to_numpy(initializers.get("uniform_fan_in", seed=1)((N_IN, N_OUT)))
     bound = 1 / np.sqrt(N_IN)
     assert np.abs(w).max() <= bound
     assert np.abs(w).max() > 0.99 * bound  # fills the whole interval
@@ -89,7 +88,7 @@ def test_get_uniform_is_bounded_by_one_over_sqrt_n_in():
 
 @pytest.mark.parametrize("name", ["gaussian", "gaussian_fan_in", "Gaussian"])
 def test_get_gaussian_has_variance_one_over_n_in_untruncated(name):
-    w = _np(initializers.get(name, seed=2)((N_IN, N_OUT)))
+    w = helpers.to_numpy(initializers.get(name, seed=2)((N_IN, N_OUT)))
     std = 1 / np.sqrt(N_IN)
     assert w.var() == pytest.approx(1 / N_IN, rel=0.03)
     assert np.abs(w.mean()) < 0.01 * std
@@ -101,7 +100,7 @@ def test_get_gaussian_has_variance_one_over_n_in_untruncated(name):
 def test_get_xavier_is_glorot_uniform(name):
     init = initializers.get(name, seed=3)
     assert isinstance(init, keras.initializers.GlorotUniform)
-    w = _np(init((N_IN, N_OUT)))
+    w = helpers.to_numpy(init((N_IN, N_OUT)))
     assert np.abs(w).max() <= np.sqrt(6 / (N_IN + N_OUT))
     assert w.var() == pytest.approx(2 / (N_IN + N_OUT), rel=0.03)
 
@@ -111,7 +110,7 @@ def test_get_falls_back_to_keras():
     ones = keras.initializers.Ones()
     assert initializers.get(ones) is ones
     config = {"class_name": "Constant", "config": {"value": 2.0}}
-    np.testing.assert_array_equal(_np(initializers.get(config)((2,))), [2.0, 2.0])
+    np.testing.assert_array_equal(helpers.to_numpy(initializers.get(config)((2,))), [2.0, 2.0])
     with pytest.raises(ValueError, match="nope"):
         initializers.get("nope")
 
@@ -122,7 +121,7 @@ def test_named_schemes_serialize_as_plain_keras_objects(name, tmp_path):
     serialized = json.loads(json.dumps(keras.initializers.serialize(init)))
     assert serialized["module"] == "keras.initializers"
     restored = keras.initializers.deserialize(serialized)
-    np.testing.assert_array_equal(_np(restored((20, 10))), _np(init((20, 10))))
+    np.testing.assert_array_equal(helpers.to_numpy(restored((20, 10))), helpers.to_numpy(init((20, 10))))
     # Inside a saved model too, with no custom objects.
     inputs = keras.Input((6,))
     model = keras.Model(inputs, keras.layers.Dense(3, kernel_initializer=init)(inputs))
@@ -161,9 +160,9 @@ def _weights(initializer, stacks=1):
     """
     if isinstance(initializer, keras.initializers.GlorotNormal):
         # A distinct seed per layer: the same matrix 50 times is not a random stack.
-        layers = [_np(type(initializer)(seed=i)((WIDTH, WIDTH))) for i in range(DEPTH * stacks)]
+        layers = [helpers.to_numpy(type(initializer)(seed=i)((WIDTH, WIDTH))) for i in range(DEPTH * stacks)]
     else:
-        block = _np(initializer((WIDTH, WIDTH * DEPTH * stacks)))
+        block = helpers.to_numpy(initializer((WIDTH, WIDTH * DEPTH * stacks)))
         layers = np.split(block, DEPTH * stacks, axis=1)
     layers = [w.astype("float64") for w in layers]
     return [layers[i * DEPTH : (i + 1) * DEPTH] for i in range(stacks)]

@@ -159,6 +159,5 @@ def test_resumed_by_backup_and_restore_it_continues_as_an_uninterrupted_run(lear
         reference.wait,
         reference.cooldown_counter,
     )
-    for a, b in zip(resumed.get_weights(), straight.get_weights(), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    helpers.assert_resumed_equals_uninterrupted(resumed, straight, rtol=1e-5, atol=1e-6)
     assert not os.path.exists(state_dir)  # training finished: nothing left to resume

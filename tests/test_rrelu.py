@@ -6,32 +6,32 @@ from keras_tricks.layers import RReLU
 from tests import helpers
 
 
-def _np(x):
-    return keras.ops.convert_to_numpy(x)
-
-
 def test_inference_uses_the_mean_slope_like_leaky_relu():
     x = np.linspace(-3, 3, 13, dtype="float32")[None]
     expected = keras.layers.LeakyReLU(negative_slope=0.25)(x)
-    np.testing.assert_allclose(_np(RReLU(lower=0.2, upper=0.3)(x)), _np(expected), rtol=1e-6)
+    np.testing.assert_allclose(
+        helpers.to_numpy(RReLU(lower=0.2, upper=0.3)(x)), helpers.to_numpy(expected), rtol=1e-6
+    )
 
 
 def test_training_slopes_are_uniform_in_range_and_per_element():
     layer = RReLU(lower=0.1, upper=0.4, seed=3)
     x = -np.ones((200, 50), dtype="float32")
-    slopes = -_np(layer(x, training=True))
+    slopes = -helpers.to_numpy(layer(x, training=True))
     assert slopes.min() >= 0.1 and slopes.max() <= 0.4
     assert abs(slopes.mean() - 0.25) < 0.01
     assert abs(slopes.std() - 0.3 / np.sqrt(12)) < 0.01  # the std of U(0.1, 0.4)
     assert len(np.unique(slopes)) > 9000  # one slope per element
     positive = np.abs(x)
-    np.testing.assert_array_equal(_np(layer(positive, training=True)), positive)
+    np.testing.assert_array_equal(helpers.to_numpy(layer(positive, training=True)), positive)
 
 
 def test_each_training_call_draws_new_slopes():
     layer = RReLU(seed=0)
     x = -np.ones((4, 8), dtype="float32")
-    assert not np.allclose(_np(layer(x, training=True)), _np(layer(x, training=True)))
+    assert not np.allclose(
+        helpers.to_numpy(layer(x, training=True)), helpers.to_numpy(layer(x, training=True))
+    )
 
 
 def test_slopes_change_between_compiled_train_steps():
@@ -42,17 +42,17 @@ def test_slopes_change_between_compiled_train_steps():
     model = keras.Model(inputs, layer(keras.layers.Dense(6)(inputs)))
     model.compile(optimizer="sgd", loss="mse")
     state = layer.seed_generator.state
-    before = _np(state).copy()
+    before = helpers.to_numpy(state).copy()
     x = np.random.default_rng(0).normal(size=(32, 6)).astype("float32")
     model.fit(x, x, batch_size=8, epochs=1, verbose=0)
-    after = _np(layer.seed_generator.state)
+    after = helpers.to_numpy(layer.seed_generator.state)
     assert not np.array_equal(before, after)
 
 
 def test_gradient_flows_with_the_drawn_slope():
     layer = RReLU(lower=0.5, upper=0.5)
     x = np.array([[-2.0, 3.0]], dtype="float32")
-    np.testing.assert_allclose(_np(layer(x, training=True)), [[-1.0, 3.0]])
+    np.testing.assert_allclose(helpers.to_numpy(layer(x, training=True)), [[-1.0, 3.0]])
 
 
 @pytest.mark.parametrize(

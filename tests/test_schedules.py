@@ -190,8 +190,7 @@ def test_training_resumed_by_backup_and_restore_continues_the_schedule(schedule,
     resumed.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0, callbacks=[backup])
 
     assert int(resumed.optimizer.iterations) == 12
-    for a, b in zip(resumed.get_weights(), reference.get_weights(), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    helpers.assert_resumed_equals_uninterrupted(resumed, reference, rtol=1e-5, atol=1e-6)
 
 
 def test_a_model_with_a_schedule_saves_and_loads(tmp_path):

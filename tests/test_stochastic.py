@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from keras_tricks.layers import MCAlphaDropout, MCDropout, RReLU
+from tests import helpers
 from tests.helpers import Interrupt
 
 
@@ -46,8 +47,7 @@ def test_a_resumed_fit_draws_what_the_uninterrupted_one_drew(name, tmp_path):
     straight = _model(LAYERS[name]())
     _fit(straight, [])
     resumed = _resumed(LAYERS[name], tmp_path)
-    for a, b in zip(straight.get_weights(), resumed.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
+    helpers.assert_resumed_equals_uninterrupted(resumed, straight)
 
 
 def test_kerass_dropout_does_not_save_its_generator_a_documented_limit(tmp_path):

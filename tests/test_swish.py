@@ -6,13 +6,11 @@ from keras_tricks.layers import Swish
 from tests import helpers
 
 
-def _np(x):
-    return keras.ops.convert_to_numpy(x)
-
-
 def test_beta_one_is_keras_silu():
     x = np.linspace(-4, 4, 17, dtype="float32")[None]
-    np.testing.assert_allclose(_np(Swish()(x)), _np(keras.activations.silu(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        helpers.to_numpy(Swish()(x)), helpers.to_numpy(keras.activations.silu(x)), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_per_channel_beta_has_one_weight_per_channel():
@@ -22,7 +20,7 @@ def test_per_channel_beta_has_one_weight_per_channel():
     assert tuple(layer.beta.shape) == (3,)
     layer.beta.assign(np.array([0.0, 1.0, 10.0], dtype="float32"))
     expected = x * (1 / (1 + np.exp(-np.array([0.0, 1.0, 10.0]) * x)))
-    np.testing.assert_allclose(_np(layer(x)), expected, rtol=1e-5)
+    np.testing.assert_allclose(helpers.to_numpy(layer(x)), expected, rtol=1e-5)
 
 
 def test_per_channel_needs_a_known_last_axis():
@@ -45,14 +43,14 @@ def _fit(layer, steps=20):
 def test_beta_is_learned(per_channel):
     layer = Swish(per_channel=per_channel)
     _fit(layer)
-    assert not np.allclose(_np(layer.beta), 1.0)
+    assert not np.allclose(helpers.to_numpy(layer.beta), 1.0)
 
 
 def test_trainable_false_keeps_beta_fixed():
     layer = Swish(beta=1.5, trainable=False)
     _fit(layer)
     assert layer.trainable_weights == []
-    np.testing.assert_allclose(_np(layer.beta), 1.5)
+    np.testing.assert_allclose(helpers.to_numpy(layer.beta), 1.5)
 
 
 @pytest.mark.parametrize(
@@ -77,7 +75,7 @@ def test_round_trips_with_a_trained_beta(per_channel, tmp_path):
     helpers.assert_config_roundtrip(layer)
     helpers.assert_serialization_roundtrip(layer)
     model, x = _fit(layer)
-    trained = _np(layer.beta)
+    trained = helpers.to_numpy(layer.beta)
     assert not np.allclose(trained, 0.8)
     loaded = helpers.assert_saved_model_roundtrip(model, x, tmp_path, atol=1e-5)
-    np.testing.assert_allclose(_np(loaded.get_layer("swish").beta), trained)
+    np.testing.assert_allclose(helpers.to_numpy(loaded.get_layer("swish").beta), trained)

@@ -4,6 +4,7 @@ import pytest
 
 from keras_tricks.callbacks import Unfreeze
 from keras_tricks.optimizers import LearningRateMultipliers
+from tests import helpers
 
 
 def _data(n=32):
@@ -23,10 +24,6 @@ def _model(optimizer=None, batch_norm=False):
     return model
 
 
-def _numpy(variables):
-    return [keras.ops.convert_to_numpy(v).copy() for v in variables]
-
-
 class _Recorder(keras.callbacks.Callback):
     """Records, after `Unfreeze` ran, each epoch's trainability and the state the tests compare."""
 
@@ -37,7 +34,7 @@ class _Recorder(keras.callbacks.Callback):
 
     def _snapshot(self):
         return {
-            "weights": {n: _numpy(self.model.get_layer(n).weights) for n in self.layer_names},
+            "weights": {n: helpers.to_numpy(self.model.get_layer(n).weights) for n in self.layer_names},
             "optimizer": {
                 v.path: keras.ops.convert_to_numpy(v).copy() for v in self.model.optimizer.variables
             },
@@ -163,7 +160,7 @@ def test_one_fit_equals_the_books_two_compiles_with_plain_sgd():
         verbose=0,
         callbacks=[Unfreeze(["reused_1", "reused_2"], epoch=2, lr_multiplier=0.2)],
     )
-    for a, b in zip(_numpy(book.weights), _numpy(ours.weights), strict=True):
+    for a, b in zip(helpers.to_numpy(book.weights), helpers.to_numpy(ours.weights), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
@@ -205,7 +202,7 @@ def test_unfrozen_groups_train_at_their_own_learning_rate(momentum):
     assert isinstance(ours.optimizer, LearningRateMultipliers)
     assert sorted(set(ours.optimizer.multipliers.values())) == [0.25, 0.5]
     book = run_by_hand()
-    for a, b in zip(_numpy(book.weights), _numpy(ours.weights), strict=True):
+    for a, b in zip(helpers.to_numpy(book.weights), helpers.to_numpy(ours.weights), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     # the test can tell: the same fit without the per-group rates ends elsewhere
     plain = _model(keras.optimizers.SGD(0.05, momentum=momentum))
@@ -218,7 +215,7 @@ def test_unfrozen_groups_train_at_their_own_learning_rate(momentum):
         verbose=0,
         callbacks=[Unfreeze(["reused_1", "reused_2"], epoch=1, gradual=True)],
     )
-    assert np.abs(_numpy(plain.weights)[0] - _numpy(ours.weights)[0]).max() > 1e-4
+    assert np.abs(helpers.to_numpy(plain.weights)[0] - helpers.to_numpy(ours.weights)[0]).max() > 1e-4
 
 
 def test_group_learning_rates_save_load_and_a_second_fit_does_not_wrap_twice(tmp_path):
@@ -233,7 +230,9 @@ def test_group_learning_rates_save_load_and_a_second_fit_does_not_wrap_twice(tmp
     model.save(path)
     loaded = keras.saving.load_model(path)
     assert loaded.optimizer.multipliers == model.optimizer.multipliers
-    for a, b in zip(_numpy(loaded.optimizer.variables), _numpy(model.optimizer.variables), strict=True):
+    for a, b in zip(
+        helpers.to_numpy(loaded.optimizer.variables), helpers.to_numpy(model.optimizer.variables), strict=True
+    ):
         np.testing.assert_array_equal(a, b)
 
 
@@ -289,7 +288,9 @@ def test_a_model_with_unfrozen_layers_saves_and_loads(tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
-    for a, b in zip(_numpy(loaded.optimizer.variables), _numpy(model.optimizer.variables), strict=True):
+    for a, b in zip(
+        helpers.to_numpy(loaded.optimizer.variables), helpers.to_numpy(model.optimizer.variables), strict=True
+    ):
         np.testing.assert_array_equal(a, b)
 
 
@@ -318,11 +319,11 @@ def test_a_nested_base_model_by_name_and_a_layer_inside_it():
         assert not np.array_equal(before, after)
     # a layer inside the nested model, found by name: frozen alone in epoch 0 (its neighbour trains)
     base_bn, base_dense = base.get_layer("base_bn"), base.get_layer("base_dense")
-    before = {layer.name: _numpy(layer.weights) for layer in (base_bn, base_dense)}
+    before = {layer.name: helpers.to_numpy(layer.weights) for layer in (base_bn, base_dense)}
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[Unfreeze(["base_bn"], epoch=1)])
-    for a, b in zip(before["base_bn"], _numpy(base_bn.weights), strict=True):
+    for a, b in zip(before["base_bn"], helpers.to_numpy(base_bn.weights), strict=True):
         np.testing.assert_array_equal(a, b)  # gamma, beta, moving mean and variance
-    assert not np.array_equal(before["base_dense"][0], _numpy(base_dense.weights)[0])
+    assert not np.array_equal(before["base_dense"][0], helpers.to_numpy(base_dense.weights)[0])
     assert not base_bn.trainable and base_dense.trainable
 
 
@@ -362,7 +363,7 @@ def test_the_state_of_a_trained_wrapped_optimizer_carries_over():
     x, y = _data()
     model.fit(x, y, epochs=1, verbose=0)
     top_velocity = {
-        "/".join(v.path.split("/")[-2:]): _numpy([v])[0]
+        "/".join(v.path.split("/")[-2:]): helpers.to_numpy([v])[0]
         for v in model.optimizer.variables
         if "top_" in v.path
     }
@@ -371,7 +372,7 @@ def test_the_state_of_a_trained_wrapped_optimizer_carries_over():
     class AtTrainBegin(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             self.seen = {
-                "/".join(v.path.split("/")[-2:]): _numpy([v])[0]
+                "/".join(v.path.split("/")[-2:]): helpers.to_numpy([v])[0]
                 for v in self.model.optimizer.variables
                 if "top_" in v.path
             }
