@@ -27,7 +27,6 @@ import json
 import os
 import pathlib
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,8 @@ import warnings
 import keras
 import pytest
 import yaml
+
+from tests import helpers
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -118,17 +119,16 @@ def results(tmp_path_factory):
     work = tmp_path_factory.mktemp("docs-snippets")
     (work / "blocks.json").write_text(json.dumps(BLOCKS))
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend(), "MPLBACKEND": "Agg", "PYTHONPATH": path}
-    child = subprocess.run(
-        [sys.executable, __file__, str(work / "blocks.json"), str(work / "results.json"), str(work)],
+    helpers.run_child(
+        __file__,
+        work / "blocks.json",
+        work / "results.json",
+        work,
+        backend=keras.backend.backend(),
+        env={"MPLBACKEND": "Agg", "PYTHONPATH": path},
         cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
         timeout=900,
-        check=False,
     )
-    assert child.returncode == 0, child.stderr[-5000:]
     return json.loads((work / "results.json").read_text())
 
 

@@ -1,10 +1,9 @@
-import json
 import os
-import subprocess
-import sys
 
 import keras
 import pytest
+
+from tests import helpers
 
 pytestmark = [
     pytest.mark.slow,
@@ -15,9 +14,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def mirrored_run():
     child = os.path.join(os.path.dirname(__file__), "mirrored_child.py")
-    out = subprocess.run([sys.executable, child], capture_output=True, text=True, timeout=600, check=False)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return helpers.child_json(helpers.run_child(child, timeout=600))
 
 
 def test_statistics_are_those_of_the_global_batch(mirrored_run):

@@ -5,14 +5,13 @@ Keras itself cannot do this for a plain model saved on torch (it records torch's
 which then fails at the first step elsewhere): pinned below, and stated in docs/guarantees.md.
 """
 
-import json
 import math
 import os
-import subprocess
-import sys
 
 import keras
 import pytest
+
+from tests import helpers
 
 CHILD = os.path.join(os.path.dirname(__file__), "cross_backend_child.py")
 CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -26,15 +25,7 @@ pytestmark = [
 
 
 def _child(backend, *args):
-    out = subprocess.run(
-        [sys.executable, CHILD, CHECKOUT, *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return out.stdout
+    return helpers.run_child(CHILD, CHECKOUT, *map(str, args), backend=backend)
 
 
 def test_every_object_moves_between_every_pair_of_backends(tmp_path):
@@ -42,7 +33,7 @@ def test_every_object_moves_between_every_pair_of_backends(tmp_path):
     for backend, path in files.items():
         _child(backend, "save", path)
     for backend in BACKENDS:
-        results = json.loads(_child(backend, "load", *files.values()).strip().splitlines()[-1])
+        results = helpers.child_json(_child(backend, "load", *files.values()))
         for saved_on, path in files.items():
             result = results[str(path)]
             where = f"saved on {saved_on}, loaded on {backend}"
@@ -57,6 +48,6 @@ def test_every_object_moves_between_every_pair_of_backends(tmp_path):
 def test_kerass_own_plain_file_saved_on_torch_fails_elsewhere_a_keras_limitation(tmp_path):
     path = tmp_path / "plain.keras"
     _child("torch", "save", path, "plain")
-    result = json.loads(_child("tensorflow", "load", path).strip().splitlines()[-1])[str(path)]
+    result = helpers.child_json(_child("tensorflow", "load", path))[str(path)]
     assert result["chain"] == ["keras.src.backend.torch.optimizers.torch_adam.Adam"]
     assert result["error"].startswith("TypeError: expected Tensor as element 0")

@@ -10,15 +10,13 @@ the model's strategy scope (regression: built outside it, its slots were not mir
 one per replica — and the two-device run stopped after 2 epochs instead of 6).
 """
 
-import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
+from tests import helpers
 from tests.integration import combined
 
 pytestmark = [
@@ -34,15 +32,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def runs():
     child = os.path.join(os.path.dirname(__file__), "distributed_child.py")
-    out = subprocess.run(
-        [sys.executable, child, keras.backend.backend()],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return helpers.child_json(helpers.run_child(child, keras.backend.backend(), timeout=900))
 
 
 def test_the_run_was_really_on_two_devices(runs):

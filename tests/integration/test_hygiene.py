@@ -1,11 +1,8 @@
 """Security and hygiene: no network at import, no pickle or eval, every saved object loads safely."""
 
 import ast
-import json
 import os
 import pathlib
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -13,6 +10,7 @@ import pytest
 
 import keras_tricks
 from keras_tricks.optimizers._chain import chain as unwrap_chain
+from tests import helpers
 from tests.integration import everything
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -21,16 +19,7 @@ CHILD = pathlib.Path(__file__).with_name("hygiene_child.py")
 
 
 def _child(*args):
-    out = subprocess.run(
-        [sys.executable, os.fspath(CHILD), os.fspath(ROOT), *map(os.fspath, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return helpers.child_json(helpers.run_child(CHILD, ROOT, *args))
 
 
 @pytest.mark.slow
@@ -47,15 +36,8 @@ def test_the_network_block_catches_a_connection():
         "import importlib  # noqa: E402\n"
         "try:\n    socket.create_connection(('127.0.0.1', 9))\nexcept OSError:\n    pass",
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script.replace("sys.argv[1]", repr(os.fspath(ROOT))), "x"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert json.loads(out.stdout.strip().splitlines()[-1])["attempts"]
+    out = helpers.run_child("-c", script.replace("sys.argv[1]", repr(os.fspath(ROOT))), "x")
+    assert helpers.child_json(out)["attempts"]
 
 
 _FORBIDDEN_MODULES = {"pickle", "cPickle", "dill", "cloudpickle", "marshal", "shelve", "joblib"}

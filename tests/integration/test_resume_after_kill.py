@@ -14,11 +14,11 @@ import concurrent.futures
 import json
 import os
 import random
-import subprocess
-import sys
 import time
 
 import pytest
+
+from tests import helpers
 
 pytestmark = pytest.mark.slow
 
@@ -38,15 +38,7 @@ WINDOWS = [
 
 def _run(workdir, case, order, kill):
     """Runs the child; returns its exit code (SIGKILL: -9)."""
-    out = subprocess.run(
-        [sys.executable, CHILD, CHECKOUT, str(workdir), case, str(order), kill],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
-    if out.returncode not in (0, -9):
-        raise AssertionError(f"child failed ({out.returncode}):\n{out.stderr[-3000:]}")
+    out = helpers.run_child(CHILD, CHECKOUT, workdir, case, str(order), kill, allowed=(0, -9))
     return out.returncode
 
 
