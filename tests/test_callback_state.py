@@ -174,32 +174,24 @@ def test_backup_dir_under_a_file_or_unwritable_is_refused_at_construction(tmp_pa
         locked.chmod(stat.S_IRWXU)
 
 
-def test_two_callbacks_given_one_folder_are_refused_at_train_begin(tmp_path):
-    shared = str(tmp_path / "state")
-    model = _model()
+@pytest.mark.parametrize(
+    "callbacks",
+    [
+        lambda shared: [
+            EarlyStopping(monitor="loss", backup_dir=shared),
+            ReduceLROnPlateau(monitor="loss", backup_dir=shared),
+        ],
+        lambda shared: [
+            keras.callbacks.BackupAndRestore(shared),
+            EarlyStopping(monitor="loss", backup_dir=shared),
+        ],
+    ],
+    ids=["two ours", "Keras's BackupAndRestore and ours"],
+)
+def test_two_callbacks_given_one_folder_are_refused_at_train_begin(callbacks, tmp_path):
     x = np.zeros((4, 2), "float32")
     with pytest.raises(ValueError, match="are given the same backup_dir"):
-        model.fit(
-            x,
-            x[:, :1],
-            epochs=1,
-            verbose=0,
-            callbacks=[
-                EarlyStopping(monitor="loss", backup_dir=shared),
-                ReduceLROnPlateau(monitor="loss", backup_dir=shared),
-            ],
-        )
-    with pytest.raises(ValueError, match="are given the same backup_dir"):
-        model.fit(
-            x,
-            x[:, :1],
-            epochs=1,
-            verbose=0,
-            callbacks=[
-                keras.callbacks.BackupAndRestore(shared),
-                EarlyStopping(monitor="loss", backup_dir=shared),
-            ],
-        )
+        _model().fit(x, x[:, :1], epochs=1, verbose=0, callbacks=callbacks(str(tmp_path / "state")))
 
 
 def test_a_resumable_callback_without_backup_dir_warns_beside_backup_and_restore(tmp_path):

@@ -180,20 +180,23 @@ def test_global_norm_clipping_properties(threshold, seed):
             np.testing.assert_allclose(b, a, rtol=1e-5)  # idempotent
 
 
+def _clipped_twice(clip, threshold, seed):
+    """`(gradient, clipped, clipped twice)` per variable with a gradient, as NumPy arrays."""
+    grads = _random_grads(seed)
+    clipped = clip(grads, threshold)
+    assert clipped[1] is None  # a variable without a gradient stays without one
+    twice = clip(clipped, threshold)
+    return [
+        (g, c, t)
+        for g, c, t in zip(*map(helpers.to_numpy, (grads, clipped, twice)), strict=True)
+        if g is not None
+    ]
+
+
 @settings(max_examples=20, deadline=None)
 @given(threshold=_thresholds, seed=_seeds)
 def test_norm_clipping_properties(threshold, seed):
-    grads = _random_grads(seed)
-    clipped = clipping.clip_by_norm(grads, threshold)
-    assert clipped[1] is None
-    for g, c, twice in zip(
-        helpers.to_numpy(grads),
-        helpers.to_numpy(clipped),
-        helpers.to_numpy(clipping.clip_by_norm(clipped, threshold)),
-        strict=True,
-    ):
-        if g is None:
-            continue
+    for g, c, twice in _clipped_twice(clipping.clip_by_norm, threshold, seed):
         assert _norm(c) <= threshold * (1 + 1e-5)
         assert g.ravel() @ c.ravel() / (_norm(g) * _norm(c)) == pytest.approx(1.0, abs=1e-5)
         np.testing.assert_allclose(twice, c, rtol=1e-5)
@@ -202,17 +205,7 @@ def test_norm_clipping_properties(threshold, seed):
 @settings(max_examples=20, deadline=None)
 @given(threshold=_thresholds, seed=_seeds)
 def test_value_clipping_properties(threshold, seed):
-    grads = _random_grads(seed)
-    clipped = clipping.clip_by_value(grads, threshold)
-    assert clipped[1] is None
-    for g, c, twice in zip(
-        helpers.to_numpy(grads),
-        helpers.to_numpy(clipped),
-        helpers.to_numpy(clipping.clip_by_value(clipped, threshold)),
-        strict=True,
-    ):
-        if g is None:
-            continue
+    for g, c, twice in _clipped_twice(clipping.clip_by_value, threshold, seed):
         assert np.abs(c).max() <= np.float32(threshold)
         assert np.all(np.sign(c) == np.sign(g))
         np.testing.assert_array_equal(twice, c)

@@ -29,9 +29,10 @@ def data(seed=0):
     return (x[:SAMPLES], y[:SAMPLES]), (x[SAMPLES:], y[SAMPLES:])
 
 
-def build(mode="percentile", inner=None, **compile_kwargs):
+def network():
+    """The recipe's regression network, seeded (also the resume children's)."""
     keras.utils.set_random_seed(3)
-    model = keras.Sequential(
+    return keras.Sequential(
         [
             keras.Input((6,)),
             keras.layers.Dense(16, activation="tanh", name="base"),
@@ -39,6 +40,10 @@ def build(mode="percentile", inner=None, **compile_kwargs):
             keras.layers.Dense(1, name="top"),
         ]
     )
+
+
+def build(mode="percentile", inner=None, **compile_kwargs):
+    model = network()
     if inner is None:
         inner = keras.optimizers.SGD(OneCycle(0.05, total_steps=STEPS), momentum=0.9)
     optimizer = GradientClipping(inner, mode, threshold=1.0, percentile=50.0, window=16)

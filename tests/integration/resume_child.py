@@ -30,6 +30,7 @@ from keras_tricks import callbacks as kt  # noqa: E402
 from keras_tricks import optimizers, schedules  # noqa: E402
 from keras_tricks.callbacks import _callback_state  # noqa: E402
 from keras_tricks.optimizers import _chain  # noqa: E402
+from tests.integration import combined  # noqa: E402
 
 WORKDIR, CASE, ORDER_SEED, KILL = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
 EPOCHS, BATCH, SAMPLES = 7, 8, 64
@@ -64,15 +65,7 @@ def data():
 
 
 def build(rate):
-    keras.utils.set_random_seed(3)
-    model = keras.Sequential(
-        [
-            keras.Input((6,)),
-            keras.layers.Dense(16, activation="tanh", name="base"),
-            keras.layers.Dense(8, activation="tanh", name="mid"),
-            keras.layers.Dense(1, name="top"),
-        ]
-    )
+    model = combined.network()
     if rate == "float":
         inner = keras.optimizers.SGD(0.05, momentum=0.9)
     else:

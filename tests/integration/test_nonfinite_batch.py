@@ -43,18 +43,24 @@ def _model(skip_nonfinite):
     return model
 
 
-def test_a_skipped_nan_batch_leaves_the_weights_of_a_run_without_it():
+def _fit_poisoned(model, epochs, callbacks=()):
+    """Fits `model` on the inputs with one NaN in batch `BAD_BATCH`, logging the gradient statistics."""
     x, y = _data()
-    poisoned = _model(skip_nonfinite=True)
-    history = poisoned.fit(
+    return model.fit(
         _with_nan(x),
         y,
         batch_size=BATCH,
-        epochs=2,
+        epochs=epochs,
         shuffle=False,
         verbose=0,
-        callbacks=[GradientNormLogger()],
+        callbacks=[*callbacks, GradientNormLogger()],
     )
+
+
+def test_a_skipped_nan_batch_leaves_the_weights_of_a_run_without_it():
+    x, y = _data()
+    poisoned = _model(skip_nonfinite=True)
+    history = _fit_poisoned(poisoned, epochs=2)
     clean = _model(skip_nonfinite=True)
     clean.fit(
         _without_bad_batch(x), _without_bad_batch(y), batch_size=BATCH, epochs=2, shuffle=False, verbose=0
@@ -79,17 +85,8 @@ def test_a_skipped_nan_batch_leaves_the_weights_of_a_run_without_it():
 
 
 def test_without_skipping_terminate_on_nan_still_stops_training():
-    x, y = _data()
     model = _model(skip_nonfinite=False)
-    history = model.fit(
-        _with_nan(x),
-        y,
-        batch_size=BATCH,
-        epochs=3,
-        shuffle=False,
-        verbose=0,
-        callbacks=[keras.callbacks.TerminateOnNaN(), GradientNormLogger()],
-    )
+    history = _fit_poisoned(model, epochs=3, callbacks=[keras.callbacks.TerminateOnNaN()])
     assert model.stop_training
     assert len(history.history["loss"]) == 1  # stopped in the first epoch
     assert not all(np.isfinite(w).all() for w in model.get_weights())  # the NaN reached the weights
