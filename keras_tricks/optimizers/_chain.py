@@ -38,9 +38,10 @@ def unwrap(optimizer, cls=None):
     """The first optimizer of a wrapper chain that is a `cls`; the innermost optimizer when `cls` is None.
 
     A model's optimizer may be wrapped: by `keras.optimizers.LossScaleOptimizer` (which `compile` adds
-    under a mixed-precision policy) and by keras-tricks wrappers (`GradientClipping`, `CyclicMomentum`,
-    `LearningRateMultipliers`), in any nesting. `unwrap` walks from `optimizer` inward along each
-    wrapper's `inner_optimizer`.
+    under a mixed-precision policy) and by keras-tricks wrappers (`GradientClipping` and its observing
+    form `GradientMonitor`, `CyclicMomentum`, `LearningRateMultipliers`), in any nesting. `unwrap` walks
+    from `optimizer` inward along each wrapper's `inner_optimizer`; `cls` matches subclasses too
+    (`unwrap(optimizer, GradientClipping)` finds a `GradientMonitor`).
 
     Args:
         optimizer: `keras.optimizers.Optimizer`. Usually `model.optimizer`.
