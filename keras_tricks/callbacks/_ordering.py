@@ -61,6 +61,8 @@ def _find_list(callback):
 def _move_after(order, movers, anchor):
     """`order` with the callbacks `movers` selects that stand before the last `anchor` moved just after it."""
     last = max((i for i, c in enumerate(order) if anchor(c)), default=-1)
+    if last < 0:  # nothing to move after: order[:-1] would move the movers behind the last callback
+        return order
     moved = [c for c in order[:last] if movers(c)]
     if not moved:
         return order
