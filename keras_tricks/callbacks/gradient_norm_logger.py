@@ -78,7 +78,7 @@ class GradientNormLogger(_ordering.Arranged, keras.callbacks.Callback):
                 "GradientNormLogger reads the statistics of a GradientMonitor or GradientClipping optimizer, "
                 f"but the model's optimizer is {self.model.optimizer!r}. Wrap it when compiling, e.g.\n"
                 "    model.compile(optimizer=keras_tricks.optimizers.GradientMonitor(optimizer), ...)\n"
-                "(GradientMonitor only observes; GradientClipping(optimizer, \"global_norm\", threshold=1.0) "
+                '(GradientMonitor only observes; GradientClipping(optimizer, "global_norm", threshold=1.0) '
                 "also clips)."
             )
 
