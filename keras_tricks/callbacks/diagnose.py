@@ -7,7 +7,7 @@ from keras_tricks import _checks, _layers, _messages
 from keras_tricks.callbacks import _ordering
 from keras_tricks.callbacks.activation_stats import ActivationStats
 from keras_tricks.callbacks.gradient_norm_logger import GradientNormLogger
-from keras_tricks.diagnostics import _evidence
+from keras_tricks.diagnostics import _activation_stats, _evidence
 from keras_tricks.diagnostics._diagnosis import Diagnosis, read
 from keras_tricks.optimizers import _chain
 from keras_tricks.optimizers.gradient_clipping import GradientClipping
@@ -72,8 +72,6 @@ class Diagnose(_ordering.Arranged, keras.callbacks.Callback):
     def __init__(self, x_probe=None, y_probe=None, every=1, verbose=1):
         super().__init__()
         if x_probe is not None:
-            from keras_tricks.diagnostics import _activation_stats
-
             _activation_stats.check_probe(x_probe, "x_probe")
         if y_probe is not None and x_probe is None:
             raise ValueError(
@@ -90,6 +88,8 @@ class Diagnose(_ordering.Arranged, keras.callbacks.Callback):
         _ordering.check_arranged(self)
         self.findings = Diagnosis()
         self._losses, self._val_losses, self._before = [], [], None
+        # The probe's network (the model's layers' outputs), built once per fit, not every epoch.
+        self._probe = None if self.x_probe is None else _activation_stats.probe_model(self.model)
         evidence = {"self_normalizing": _evidence.self_normalizing_problems(self.model, self.x_probe)}
         if self.x_probe is not None:
             evidence["inputs"] = _evidence.input_scale(self.x_probe)
@@ -173,7 +173,7 @@ class Diagnose(_ordering.Arranged, keras.callbacks.Callback):
 
     def _activation_evidence(self):
         if self.x_probe is not None:
-            return {"activations": _evidence.activations(self.model, self.x_probe)}
+            return {"activations": _evidence.activations(self.model, self.x_probe, self._probe)}
         recorder = next((c for c in self._peers or () if isinstance(c, ActivationStats) and c.history), None)
         if recorder is None:
             return {}

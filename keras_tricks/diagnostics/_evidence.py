@@ -35,9 +35,16 @@ def input_scale(x):
     return {"mean": float(finite.mean()), "std": float(finite.std()), "max_abs": float(np.abs(finite).max())}
 
 
-def activations(model, x):
-    """Per layer: its activation, saturated fraction, dead-unit fraction and output std, on `x`."""
-    stats = _activation_stats.activation_stats(model, x, bins=1)
+def activations(model, x, probe=None):
+    """Per layer: its activation, saturated fraction, dead-unit fraction and output std, on `x`.
+
+    `probe`: `_activation_stats.probe_model(model)`, built once by a caller that reads every epoch.
+    """
+    if probe is None:
+        stats = _activation_stats.activation_stats(model, x, bins=1)
+    else:
+        network, names = probe
+        stats = _activation_stats.stats_from_outputs(network(x, training=False), names, bins=1)
     return {
         name: {k: layer[k] for k in ("activation", "saturated", "dead_units", "std")}
         for name, layer in stats.items()
