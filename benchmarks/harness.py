@@ -49,20 +49,13 @@ class Config:
 
 
 def book_mlp(seed=42, activation="relu", initializer="he_normal"):
-    """The book's Fashion-MNIST MLP of the learning-rate section: 3 × Dense(100) + softmax."""
-    import keras
+    """The book's Fashion-MNIST MLP of the learning-rate section: 3 × Dense(100) + softmax.
 
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [
-            keras.Input(shape=(28, 28)),
-            keras.layers.Flatten(),
-            keras.layers.Dense(100, activation=activation, kernel_initializer=initializer),
-            keras.layers.Dense(100, activation=activation, kernel_initializer=initializer),
-            keras.layers.Dense(100, activation=activation, kernel_initializer=initializer),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
+    Defined once, in examples/book_models.py (the examples, the benchmarks and the tests build the same
+    model); a benchmark runs from the repository's root, where examples/ is importable as `examples`."""
+    from examples.book_models import build_model
+
+    return build_model(seed, activation=activation, initializer=initializer)
 
 
 def fashion_mnist_subset(samples):

@@ -1,26 +1,36 @@
-"""What the chapter-11 section scripts share: the book's data split, its `build_model`, result rows.
+"""The contract of the chapter-11 tour's sections, and what they share: the book's data split, `train`, rows.
 
-A section script (`examples/batch_norm.py`, ...) defines
+A section script (`examples/batch_norm.py`, ...) is a declaration on one contract:
 
-    SECTION = "batch-norm"       # its name on the tour's command line
-    PAGE = "batch-norm.md"       # its docs page (where a difference from the book is explained)
+    QUICK = Settings(samples=10_000, epochs=1)          # the tour's default: a subset, few epochs
+    SECTION = Section(
+        name="batch-norm",                               # its name on the tour's command line
+        page="batch-norm.md",                            # its docs page (a difference from the book)
+        run=run,                                         # run(args, seed, settings) -> list of Row
+        quick=QUICK,
+        book=QUICK.replace(samples=None, epochs=2),      # --full: the book's epochs on 55,000 images
+        smoke=QUICK.replace(samples=1024),               # the tests' smallest run
+    )
 
-    def run(args, seed):         # -> list of Row; imports keras inside (the tour picks the backend first)
-        ...
+    if __name__ == "__main__":
+        run_alone(SECTION)
 
-and ends with `if __name__ == "__main__": run_alone(SECTION)`, so `python examples/batch_norm.py
---full --seeds 3` runs that one section through the tour (same options, same table).
-
-`args` is the tour's namespace: `args.full` (the book's epochs on all 55,000 images) or quick (a subset,
-few epochs), `args.output` (the folder for figures; see `save_figure`).
+examples/sections.py lists the sections in the book's order; the tour (examples/chapter11.py) finds them
+there, picks `book` with `--full` and `quick` otherwise, and calls `run` once per seed. `python
+examples/batch_norm.py --full --seeds 3` runs that one section through the tour (same options, same
+table). `run` takes every size from `settings` (a section's own knobs, such as the depth of a deep net,
+are its `extra`), so a test shrinks any section by passing other settings; it imports Keras inside (the
+tour picks the backend first) and writes its figures into `args.output` (see `save_figure`). A section
+imports no other section: what two need is here or in examples/book_models.py (the book's models).
 """
 
+import dataclasses
 import functools
 import os
 import sys
+import types
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
-
-QUICK_SAMPLES = 10_000  # training images in quick mode
 
 
 class Row(NamedTuple):
@@ -34,6 +44,67 @@ class Row(NamedTuple):
     floor: float | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """How much a section trains: the one place its sizes come from.
+
+    Args:
+        samples: int or None. Training images (the first ones of the book's 55,000); `None`: all.
+        epochs: int or None. Epochs of each model; `None`: each experiment's own number in the book
+            (a section whose experiments train for different numbers of epochs reads
+            `epochs_for(book_epochs)`).
+        extra: dict. The section's own knobs by name (the depth of a deep net, MC samples, ...).
+            Defaults to none.
+    """
+
+    samples: int | None
+    epochs: int | None
+    extra: Mapping[str, object] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in ("samples", "epochs"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and value >= 1):
+                raise ValueError(f"Expected {name} to be None or an int >= 1. Received: {name}={value!r}")
+        object.__setattr__(self, "extra", types.MappingProxyType(dict(self.extra)))  # frozen too
+
+    def epochs_for(self, book_epochs):
+        """`epochs`, or the experiment's `book_epochs` when `epochs` is `None`."""
+        return book_epochs if self.epochs is None else self.epochs
+
+    def replace(self, **changes):
+        """A copy with `samples`, `epochs` or extras changed, by name: `quick.replace(epochs=1, depth=6)`."""
+        unknown = sorted(set(changes) - {"samples", "epochs", *self.extra})
+        if unknown:
+            raise ValueError(
+                f"Expected samples, epochs or one of the extras {sorted(self.extra)}. Received: {unknown}"
+            )
+        extra = {**self.extra, **{key: value for key, value in changes.items() if key in self.extra}}
+        return Settings(changes.get("samples", self.samples), changes.get("epochs", self.epochs), extra)
+
+
+@dataclasses.dataclass(frozen=True)
+class Section:
+    """One section of the tour (see the module's docstring).
+
+    Args:
+        name: str. Its name on the tour's command line.
+        page: str. Its page in docs/, where a difference from the book is explained.
+        run: callable. `run(args, seed, settings)` -> list of `Row`; `args` is the tour's namespace
+            (`args.output`: the folder for figures).
+        quick: Settings. The tour's default run (minutes for the whole tour).
+        book: Settings. `--full`: the book's epochs on the whole training set.
+        smoke: Settings. The smallest run whose rows the tests check (seconds).
+    """
+
+    name: str
+    page: str
+    run: Callable
+    quick: Settings
+    book: Settings
+    smoke: Settings
+
+
 @functools.cache
 def fashion_mnist(pixels="unit"):
     """The book's split, loaded once per process (see `keras_tricks.datasets.load_fashion_mnist`)."""
@@ -42,86 +113,36 @@ def fashion_mnist(pixels="unit"):
     return load_fashion_mnist(pixels=pixels)
 
 
-def training_set(args, pixels="unit", samples=QUICK_SAMPLES):
-    """`(x_train, y_train), (x_valid, y_valid)`: all 55,000 training images with `--full`, else `samples`."""
+def training_set(settings, pixels="unit"):
+    """`(x_train, y_train), (x_valid, y_valid)`: the first `settings.samples` training images (all if
+    `None`) and the book's 5,000 validation images."""
     (x_train, y_train), valid, _ = fashion_mnist(pixels)
-    n = None if args.full else samples
-    return (x_train[:n], y_train[:n]), valid
-
-
-def epochs(args, book, quick):
-    """The book's number of epochs with `--full`, `quick` otherwise."""
-    return book if args.full else quick
-
-
-def build_model(seed=42, activation="relu", initializer="he_normal", layers=3, units=100):
-    """The book's `build_model` (cell 45 of its notebook): Flatten, 3 × Dense(100, ReLU, He), softmax.
-
-    Seeded with `keras.utils.set_random_seed` — the book's `tf.random.set_seed` does not seed Keras 3's
-    initializers."""
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [
-            keras.Input(shape=(28, 28)),
-            keras.layers.Flatten(),
-            *[
-                keras.layers.Dense(units, activation=activation, kernel_initializer=initializer)
-                for _ in range(layers)
-            ],
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
-
-
-def fit(model, args, optimizer, book_epochs, quick_epochs, seed, batch_size=32, callbacks=(), pixels="unit"):
-    """Compiles with the book's loss and metric, fits, returns the `History`."""
-    import keras
-
-    (x_train, y_train), (x_valid, y_valid) = training_set(args, pixels)
-    model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"])
-    keras.utils.set_random_seed(seed)  # the same batch order for every model of a comparison
-    return model.fit(
-        x_train,
-        y_train,
-        epochs=epochs(args, book_epochs, quick_epochs),
-        batch_size=batch_size,
-        validation_data=(x_valid, y_valid),
-        callbacks=list(callbacks),
-        verbose=0,
-    )
-
-
-def train(
-    model, args, optimizer, epochs, seed, *, samples=QUICK_SAMPLES, batch_size=32, callbacks=(), pixels="unit"
-):
-    """`fit` with the number of epochs already chosen and the quick run's subset size given (`samples`
-    images without `--full`), so a script (and its test) can set both; returns the `History`."""
-    import keras
-
-    (x_train, y_train), (x_valid, y_valid) = training_set(args, pixels, samples)
-    model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"])
-    keras.utils.set_random_seed(seed)  # the same batch order for every model of a comparison
-    return model.fit(
-        x_train,
-        y_train,
-        epochs=epochs,
-        batch_size=batch_size,
-        validation_data=(x_valid, y_valid),
-        callbacks=list(callbacks),
-        verbose=0,
-    )
-
-
-def fit_subset(model, args, optimizer, book_epochs, quick_epochs, seed, **kwargs):
-    """`train` for the book's epochs with `--full`, `quick_epochs` on the quick subset otherwise."""
-    return train(model, args, optimizer, epochs(args, book_epochs, quick_epochs), seed, **kwargs)
+    return (x_train[: settings.samples], y_train[: settings.samples]), valid
 
 
 def book_test_set(pixels="unit"):
     """`(x_test, y_test)` of the book's split."""
     return fashion_mnist(pixels)[2]
+
+
+def train(model, optimizer, settings, seed, *, epochs=None, batch_size=32, callbacks=(), pixels="unit"):
+    """Compiles with the book's loss and metric and fits on `training_set(settings, pixels)` for
+    `epochs` (default: `settings.epochs`), validating on the book's validation set; returns the `History`.
+    """
+    import keras
+
+    (x_train, y_train), (x_valid, y_valid) = training_set(settings, pixels)
+    model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"])
+    keras.utils.set_random_seed(seed)  # the same batch order for every model of a comparison
+    return model.fit(
+        x_train,
+        y_train,
+        epochs=settings.epochs if epochs is None else epochs,
+        batch_size=batch_size,
+        validation_data=(x_valid, y_valid),
+        callbacks=list(callbacks),
+        verbose=0,
+    )
 
 
 def save_figure(figure, args, name):
@@ -137,7 +158,6 @@ def save_figure(figure, args, name):
 
 def run_alone(section):
     """Runs one section through the tour: `python examples/<section>.py [tour options]`."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import chapter11
 
-    chapter11.main(["--sections", section, *sys.argv[1:]])
+    chapter11.main(["--sections", section.name, *sys.argv[1:]])

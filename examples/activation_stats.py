@@ -12,9 +12,6 @@ fraction of saturated outputs per layer, and draws the figures.
 
 import argparse
 import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def deep_sigmoid_net(initializer, depth=20, width=100, seed=42):
@@ -46,6 +43,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import keras
+    import matplotlib.pyplot as plt
 
     from keras_tricks import plot
     from keras_tricks.callbacks import ActivationStats
@@ -92,7 +90,6 @@ def main(argv=None):
             f.write(table)
 
     os.makedirs(args.output, exist_ok=True)
-    plt = plot._pyplot()
     for label, (stats_history, _) in runs.items():
         slug = "normal" if label.startswith("N") else "glorot"
         ax = plot.activation_saturation(stats_history[-1][1])

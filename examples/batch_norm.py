@@ -1,7 +1,7 @@
 """Chapter 11, "Batch Normalization": BN after the activations, and before them (the notebook's cells 25–32).
 
-The book's two models, on the /255 pixels, with `optimizer="sgd"` (learning rate 0.01 in Keras 2 and 3),
-2 epochs:
+The book's two models (`bn_model` of examples/book_models.py), on the /255 pixels, with
+`optimizer="sgd"` (learning rate 0.01 in Keras 2 and 3), 2 epochs:
 
 - BN after each activation (and on the inputs): Flatten, BN, Dense(300, ReLU), BN, Dense(100, ReLU), BN,
   softmax — 271,346 parameters, 2,368 of them non-trainable (the moving means and variances);
@@ -14,54 +14,10 @@ The book's validation accuracies: 0.8650 (after) and 0.8646 (before).
     python examples/batch_norm.py --full --seeds 3
 """
 
-import os
-import sys
+from _common import Row, Section, Settings, run_alone, save_figure, train
+from book_models import bn_model
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this keras_tricks
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from _common import Row, fit_subset, run_alone, save_figure  # noqa: E402
-
-SECTION = "batch-norm"
-PAGE = "batch-norm.md"
-BOOK_EPOCHS, QUICK_EPOCHS = 2, 1
-SAMPLES = 10_000  # training images in quick mode
 BOOK = {"after": 0.8650, "before": 0.8646}  # validation accuracy after 2 epochs
-
-
-def bn_model(where, seed=42):
-    """The book's BN model with BN `"after"` or `"before"` the activations."""
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    if where == "after":
-        return keras.Sequential(
-            [
-                keras.Input(shape=(28, 28)),
-                keras.layers.Flatten(),
-                keras.layers.BatchNormalization(),
-                keras.layers.Dense(300, activation="relu", kernel_initializer="he_normal"),
-                keras.layers.BatchNormalization(),
-                keras.layers.Dense(100, activation="relu", kernel_initializer="he_normal"),
-                keras.layers.BatchNormalization(),
-                keras.layers.Dense(10, activation="softmax"),
-            ]
-        )
-    if where == "before":
-        return keras.Sequential(
-            [
-                keras.Input(shape=(28, 28)),
-                keras.layers.Flatten(),
-                keras.layers.Dense(300, kernel_initializer="he_normal", use_bias=False),
-                keras.layers.BatchNormalization(),
-                keras.layers.Activation("relu"),
-                keras.layers.Dense(100, kernel_initializer="he_normal", use_bias=False),
-                keras.layers.BatchNormalization(),
-                keras.layers.Activation("relu"),
-                keras.layers.Dense(10, activation="softmax"),
-            ]
-        )
-    raise ValueError(f'Expected where in ("after", "before"). Received: where={where!r}')
 
 
 def parameter_counts(model):
@@ -72,24 +28,15 @@ def parameter_counts(model):
     return model.count_params(), non_trainable
 
 
-def run(args, seed):
+def run(args, seed, settings):
     import keras
-
-    from keras_tricks import plot
+    import matplotlib.pyplot as plt
 
     rows, histories = [], {}
     for where, book in BOOK.items():
         model = bn_model(where, seed)
         total, non_trainable = parameter_counts(model)
-        history = fit_subset(
-            model,
-            args,
-            keras.optimizers.SGD(learning_rate=0.01),
-            BOOK_EPOCHS,
-            QUICK_EPOCHS,
-            seed,
-            samples=SAMPLES,
-        )
+        history = train(model, keras.optimizers.SGD(learning_rate=0.01), settings, seed)
         histories[where] = history.history
         rows += [
             Row(
@@ -105,7 +52,7 @@ def run(args, seed):
             ),
         ]
     if seed == 42:
-        ax = plot._pyplot().subplots(figsize=(6, 4))[1]
+        ax = plt.subplots(figsize=(6, 4))[1]
         for where, logs in histories.items():
             epochs = range(1, len(logs["val_accuracy"]) + 1)
             ax.plot(epochs, logs["val_accuracy"], "o-", label=f"BN {where}, validation")
@@ -119,6 +66,16 @@ def run(args, seed):
         save_figure(ax.figure, args, "batch_norm")
     return rows
 
+
+QUICK = Settings(samples=10_000, epochs=1)
+SECTION = Section(
+    name="batch-norm",
+    page="batch-norm.md",
+    run=run,
+    quick=QUICK,
+    book=QUICK.replace(samples=None, epochs=2),
+    smoke=QUICK.replace(samples=1024),
+)
 
 if __name__ == "__main__":
     run_alone(SECTION)

@@ -2,7 +2,7 @@
 
 The book (cells 33–34) only compiles its batch-norm model with `SGD(clipvalue=1.0)` and
 `SGD(clipnorm=1.0)`; it trains nothing, so it has no number to compare with. Here the same model
-(examples/batch_norm.py, BN after the activations, SGD 0.01) is trained with
+(`bn_model` of examples/book_models.py, BN after the activations, SGD 0.01) is trained with
 `keras_tricks.optimizers.GradientClipping` in each mode — none (observe only), by value, by norm, by
 global norm (θ = 1, the book's threshold), adaptive (AGC, λ = 0.01) and percentile (AutoClip, p = 10) —
 and `GradientNormLogger` logs what clipping did: the fraction of steps clipped and the mean global
@@ -12,18 +12,9 @@ gradient norm before and after clipping.
     python examples/gradient_clipping.py --full --seeds 3
 """
 
-import os
-import sys
+from _common import Row, Section, Settings, run_alone, save_figure, train
+from book_models import bn_model
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this keras_tricks
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from _common import Row, fit_subset, run_alone, save_figure  # noqa: E402
-
-SECTION = "gradient-clipping"
-PAGE = "gradient-clipping.md"
-FULL_EPOCHS, QUICK_EPOCHS = 2, 1  # the batch-norm section's 2 epochs
-SAMPLES = 5_000  # training images in quick mode (six models in the quick budget)
 MODES = {  # label: GradientClipping arguments
     "no clipping (observed)": {"mode": None},
     "value, θ = 1 (Keras clipvalue)": {"mode": "value", "threshold": 1.0},
@@ -34,25 +25,21 @@ MODES = {  # label: GradientClipping arguments
 }
 
 
-def run(args, seed):
-    import batch_norm
+def run(args, seed, settings):
     import keras
+    import matplotlib.pyplot as plt
 
-    from keras_tricks import plot
     from keras_tricks.callbacks import GradientNormLogger
     from keras_tricks.optimizers import GradientClipping
 
     rows, logs = [], {}
     for label, clipping in MODES.items():
-        history = fit_subset(
-            batch_norm.bn_model("after", seed),
-            args,
+        history = train(
+            bn_model("after", seed),
             GradientClipping(keras.optimizers.SGD(learning_rate=0.01), **clipping),
-            FULL_EPOCHS,
-            QUICK_EPOCHS,
+            settings,
             seed,
             callbacks=[GradientNormLogger(per_layer=False)],
-            samples=SAMPLES,
         )
         logs[label] = {key: values[-1] for key, values in history.history.items()}
         rows += [
@@ -71,7 +58,7 @@ def run(args, seed):
             ),
         ]
     if seed == 42:
-        figure, (left, right) = plot._pyplot().subplots(1, 2, figsize=(12, 4), sharey=True)
+        figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
         labels = list(MODES)
         left.barh(labels, [logs[label]["grad_clip_rate"] for label in labels], color="tab:red")
         left.set(xlabel="fraction of steps clipped (last epoch)", xlim=(0, 1.05))
@@ -84,6 +71,16 @@ def run(args, seed):
         save_figure(figure, args, "gradient_clipping_modes")
     return rows
 
+
+QUICK = Settings(samples=5_000, epochs=1)  # six models in the quick budget
+SECTION = Section(
+    name="gradient-clipping",
+    page="gradient-clipping.md",
+    run=run,
+    quick=QUICK,
+    book=QUICK.replace(samples=None, epochs=2),  # the batch-norm section's 2 epochs
+    smoke=QUICK.replace(samples=512),
+)
 
 if __name__ == "__main__":
     run_alone(SECTION)

@@ -16,31 +16,21 @@ The book trains nothing here, so there is no book number to compare with: every 
     python examples/initialization.py --full --seeds 3
 """
 
-import os
-import sys
+import initialization_depth
+import vanishing_gradients
+from _common import Row, Section, Settings, run_alone, save_figure, train, training_set
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this keras_tricks
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from _common import Row, fit_subset, run_alone, save_figure, training_set  # noqa: E402
-
-SECTION = "initialization"
-PAGE = "initialization.md"
-DEPTH = 20  # hidden layers of the trained nets
-FULL_EPOCHS, QUICK_EPOCHS = 3, 2  # the book trains nothing here: 3 epochs show the trend
-SAMPLES = 10_000  # training images in quick mode
 SETTINGS = ("sigmoid, N(0, 1)", "sigmoid, Glorot", "ReLU, He")  # keys of vanishing_gradients.SETTINGS
 
 
 def figure_11_1():
     """The book's Figure 11-1: the sigmoid, its linear part near 0, and where it saturates."""
+    import matplotlib.pyplot as plt
     import numpy as np
-
-    from keras_tricks import plot
 
     z = np.linspace(-5, 5, 200)
     sigmoid = 1 / (1 + np.exp(-z))
-    ax = plot._pyplot().subplots(figsize=(7, 4))[1]
+    ax = plt.subplots(figsize=(7, 4))[1]
     ax.plot(z, sigmoid, "b-", linewidth=2, label=r"$\sigma(z)$")
     ax.plot(z, sigmoid * (1 - sigmoid), "g-.", linewidth=2, label=r"$\sigma'(z)$ (at most 1/4)")
     ax.plot([-2, 2], [0, 1], "r--", label="linear (slope 1/4)")
@@ -60,7 +50,6 @@ def untrained_signal(seed):
     """Rows: the signal after 50 random layers (examples/initialization_depth.py), Table 11-1 vs N(0, 1)."""
     import math
 
-    import initialization_depth
     import keras
 
     from keras_tricks import initializers
@@ -82,26 +71,23 @@ def untrained_signal(seed):
     return rows
 
 
-def train(setting, args, seed):
-    """(History, ActivationStats, model) of the `DEPTH`-layer net of `setting`, observed."""
+def train_observed(setting, settings, seed):
+    """(History, ActivationStats, model) of the deep net of `setting` (`settings.extra["depth"]` hidden
+    layers), observed."""
     import keras
-    import vanishing_gradients
 
     from keras_tricks.callbacks import ActivationStats, GradientNormLogger
     from keras_tricks.optimizers import GradientClipping
 
-    _, (x_valid, _) = training_set(args)
-    model = vanishing_gradients.model_for(setting, DEPTH, seed)
+    _, (x_valid, _) = training_set(settings)
+    model = vanishing_gradients.model_for(setting, settings.extra["depth"], seed)
     stats = ActivationStats(x_valid[:256])
-    history = fit_subset(
+    history = train(
         model,
-        args,
         GradientClipping(keras.optimizers.SGD(0.01), mode=None),  # observes only
-        FULL_EPOCHS,
-        QUICK_EPOCHS,
+        settings,
         seed,
         callbacks=[GradientNormLogger(per_layer=True), stats],
-        samples=SAMPLES,
     )
     return history, stats, model
 
@@ -114,57 +100,68 @@ def gradient_profile(history, model):
     return [history.history[f"grad_norm/{key}"][-1] for key in kernels]
 
 
-def run(args, seed):
+def run(args, seed, settings):
     import math
     import statistics
 
-    import vanishing_gradients
+    import matplotlib.pyplot as plt
 
     from keras_tricks import plot
 
+    depth = settings.extra["depth"]
     rows = untrained_signal(seed)
-    runs = {setting: train(setting, args, seed) for setting in SETTINGS}
+    runs = {setting: train_observed(setting, settings, seed) for setting in SETTINGS}
     for setting, (history, stats, model) in runs.items():
         first, last = vanishing_gradients.first_and_last(history, model)
         hidden = [s for name, s in stats.history[-1][1].items() if name.startswith("dense")][:-1]
         kind = "dead" if setting.startswith("ReLU") else "saturated"
         rows += [
             Row(
-                f"{DEPTH}-layer {setting}, SGD 0.01: validation accuracy",
+                f"{depth}-layer {setting}, SGD 0.01: validation accuracy",
                 None,
                 history.history["val_accuracy"][-1],
                 0.5 if setting.startswith("ReLU") else None,  # the sigmoid nets may legitimately not learn
             ),
             Row(
-                f"{DEPTH}-layer {setting}: log10 of the gradient norm ratio, last / first hidden kernel",
+                f"{depth}-layer {setting}: log10 of the gradient norm ratio, last / first hidden kernel",
                 None,
                 math.log10(last / first),
             ),
             Row(
-                f"{DEPTH}-layer {setting}: {kind} outputs, mean over hidden layers",
+                f"{depth}-layer {setting}: {kind} outputs, mean over hidden layers",
                 None,
                 statistics.mean(s[kind] for s in hidden),
             ),
         ]
     if seed == 42:
         save_figure(figure_11_1(), args, "figure_11_1_sigmoid")
-        ax = plot._pyplot().subplots(figsize=(7, 4))[1]
+        ax = plt.subplots(figsize=(7, 4))[1]
         for setting, (history, _, model) in runs.items():
             profile = gradient_profile(history, model)
             ax.plot(range(1, len(profile) + 1), profile, "o-", label=setting)
         ax.set(yscale="log", xlabel="hidden layer (input → output)", ylabel="mean gradient norm, last epoch")
-        ax.set_title(f"{DEPTH}-layer MLP on Fashion-MNIST, SGD(0.01): gradient norm per layer")
+        ax.set_title(f"{depth}-layer MLP on Fashion-MNIST, SGD(0.01): gradient norm per layer")
         ax.legend()
         save_figure(ax.figure, args, "initialization_gradient_norms")
-        figure, axes = plot._pyplot().subplots(1, 2, figsize=(14, 4.5))
+        figure, axes = plt.subplots(1, 2, figsize=(14, 4.5))
         for ax, setting in zip(axes, SETTINGS[:2], strict=True):
             plot.activation_saturation(runs[setting][1].history[-1][1], ax=ax)
             init = setting.removeprefix("sigmoid, ")
-            ax.set_title(f"{DEPTH}-layer sigmoid MLP, {init} init, after training")
+            ax.set_title(f"{depth}-layer sigmoid MLP, {init} init, after training")
         figure.tight_layout()
         save_figure(figure, args, "initialization_saturation")
     return rows
 
+
+QUICK = Settings(samples=10_000, epochs=2, extra={"depth": 20})  # depth: hidden layers of the trained nets
+SECTION = Section(
+    name="initialization",
+    page="initialization.md",
+    run=run,
+    quick=QUICK,
+    book=QUICK.replace(samples=None, epochs=3),  # the book trains nothing here: 3 epochs show the trend
+    smoke=QUICK.replace(samples=512, epochs=1, depth=6),
+)
 
 if __name__ == "__main__":
     run_alone(SECTION)

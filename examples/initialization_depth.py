@@ -11,10 +11,6 @@ and, for tanh, the fraction of saturated outputs (|tanh| > 0.99).
 """
 
 import argparse
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 WIDTH, DEPTH, BATCH = 256, 50, 512
 

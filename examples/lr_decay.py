@@ -17,13 +17,9 @@ Runs on jax, tensorflow and torch.
 
 import math
 
-from _common import Row, build_model, epochs, run_alone, save_figure, train, training_set
+from _common import Row, Section, Settings, run_alone, save_figure, train, training_set
+from book_models import build_model
 
-SECTION = "lr-decay"
-PAGE = "lr-scheduling.md"
-QUICK_SAMPLES = 5_000  # training images of the quick run (tests set fewer)
-QUICK_EPOCHS = 3
-BOOK_EPOCHS = 25
 LR0, DECAY = 0.01, 0.98
 
 
@@ -54,14 +50,14 @@ def curves_figure(histories, seed):
     return figure
 
 
-def run(args, seed):
+def run(args, seed, settings):
     import keras
 
     from keras_tricks.callbacks import LearningRateLogger
 
-    (x_train, _), _ = training_set(args, samples=QUICK_SAMPLES)
+    (x_train, _), _ = training_set(settings)
     steps_per_epoch = math.ceil(len(x_train) / 32)
-    n_epochs = epochs(args, BOOK_EPOCHS, QUICK_EPOCHS)
+    n_epochs = settings.epochs
     histories = {}
     for name, learning_rate in (
         ("constant 0.01", LR0),
@@ -69,13 +65,7 @@ def run(args, seed):
     ):
         optimizer = keras.optimizers.SGD(learning_rate=learning_rate)
         histories[name] = train(
-            build_model(seed),
-            args,
-            optimizer,
-            n_epochs,
-            seed,
-            samples=QUICK_SAMPLES,
-            callbacks=[LearningRateLogger()],
+            build_model(seed), optimizer, settings, seed, callbacks=[LearningRateLogger()]
         )
     constant, decayed = (h.history for h in histories.values())
     save_figure(curves_figure(histories, seed), args, "lr_decay_curves")
@@ -105,6 +95,16 @@ def run(args, seed):
         ),
     ]
 
+
+QUICK = Settings(samples=5_000, epochs=3)
+SECTION = Section(
+    name="lr-decay",
+    page="lr-scheduling.md",
+    run=run,
+    quick=QUICK,
+    book=QUICK.replace(samples=None, epochs=25),
+    smoke=QUICK.replace(samples=640),
+)
 
 if __name__ == "__main__":
     run_alone(SECTION)

@@ -12,6 +12,7 @@ import argparse
 
 import keras
 import numpy as np
+from book_models import chapter10_mlp
 
 import keras_tricks
 from keras_tricks.callbacks import SWA
@@ -19,16 +20,7 @@ from keras_tricks.datasets import load_fashion_mnist
 
 
 def mlp(seed):
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [
-            keras.Input(shape=(28, 28)),
-            keras.layers.Flatten(),
-            keras.layers.Dense(300, activation="relu"),
-            keras.layers.Dense(100, activation="relu"),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
+    model = chapter10_mlp(seed)
     model.compile(
         loss="sparse_categorical_crossentropy", optimizer=keras.optimizers.SGD(0.01), metrics=["accuracy"]
     )

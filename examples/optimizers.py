@@ -16,13 +16,8 @@ it) and compare the momentum row with the book's 0.8672.
 Runs on jax, tensorflow and torch (torch is about three times slower per epoch on this MLP).
 """
 
-from _common import Row, build_model, epochs, run_alone, save_figure, train
-
-SECTION = "optimizers"
-PAGE = "optimizers.md"
-QUICK_SAMPLES = 5_000  # training images of the quick run (tests set fewer)
-QUICK_EPOCHS = 2
-BOOK_EPOCHS = 10
+from _common import Row, Section, Settings, run_alone, save_figure, train
+from book_models import build_model
 
 
 def optimizers():
@@ -62,17 +57,26 @@ def learning_curves(histories, seed):
     return figure
 
 
-def run(args, seed):
-    n_epochs = epochs(args, BOOK_EPOCHS, QUICK_EPOCHS)
+def run(args, seed, settings):
     rows, histories = [], {}
     for name, book, optimizer, floor in optimizers():
-        history = train(build_model(seed), args, optimizer, n_epochs, seed, samples=QUICK_SAMPLES)
+        history = train(build_model(seed), optimizer, settings, seed)
         histories[name] = history
-        what = f"{name}, {n_epochs} epochs: validation accuracy"
+        what = f"{name}, {settings.epochs} epochs: validation accuracy"
         rows.append(Row(what, book, history.history["val_accuracy"][-1], floor))
     save_figure(learning_curves(histories, seed), args, "optimizers_learning_curves")
     return rows
 
+
+QUICK = Settings(samples=5_000, epochs=2)
+SECTION = Section(
+    name="optimizers",
+    page="optimizers.md",
+    run=run,
+    quick=QUICK,
+    book=QUICK.replace(samples=None, epochs=10),
+    smoke=QUICK.replace(samples=1_000, epochs=1),
+)
 
 if __name__ == "__main__":
     run_alone(SECTION)

@@ -19,13 +19,7 @@ epochs at batch 32:
 Runs on jax, tensorflow and torch.
 """
 
-from _common import Row, epochs, run_alone, save_figure, train
-
-SECTION = "recipes"
-PAGE = "recipes.md"
-QUICK_SAMPLES = 5_000  # training images of the quick run (tests set fewer)
-QUICK_EPOCHS = 2
-BOOK_EPOCHS = 10
+from _common import Row, Section, Settings, run_alone, save_figure, train
 
 
 def models(seed):
@@ -68,22 +62,31 @@ def curves_figure(histories, seed):
     return figure
 
 
-def run(args, seed):
+def run(args, seed, settings):
     from keras_tricks import recipes
 
-    n_epochs = epochs(args, BOOK_EPOCHS, QUICK_EPOCHS)
     rows, histories = [], {}
     for name, book, model, pixels, floor in models(seed):
         broken = recipes.check_self_normalizing(model)
         optimizer = recipes.suggested_optimizer("nesterov")
-        history = train(model, args, optimizer, n_epochs, seed, samples=QUICK_SAMPLES, pixels=pixels)
+        history = train(model, optimizer, settings, seed, pixels=pixels)
         histories[name.split(" (")[0]] = history
-        what = f"{name}, Nesterov SGD(0.001), {n_epochs} epochs: validation accuracy"
+        what = f"{name}, Nesterov SGD(0.001), {settings.epochs} epochs: validation accuracy"
         rows.append(Row(what, book, history.history["val_accuracy"][-1], floor))
         rows.append(Row(f"{name}: self-normalization conditions broken", None, f"{len(broken)}"))
     save_figure(curves_figure(histories, seed), args, "recipes_curves")
     return rows
 
+
+QUICK = Settings(samples=5_000, epochs=2)
+SECTION = Section(
+    name="recipes",
+    page="recipes.md",
+    run=run,
+    quick=QUICK,
+    book=QUICK.replace(samples=None, epochs=10),
+    smoke=QUICK.replace(samples=1_000, epochs=1),
+)
 
 if __name__ == "__main__":
     run_alone(SECTION)

@@ -16,14 +16,7 @@ The book's four experiments (26–29 of /work/book_numbers.md), on pixels / 255,
 Runs on jax, tensorflow and torch.
 """
 
-from _common import Row, book_test_set, epochs, run_alone, save_figure, train
-
-SECTION = "regularization"
-PAGE = "regularization.md"
-QUICK_SAMPLES = 5_000  # training images of the quick run (tests set fewer)
-QUICK_EPOCHS = 2
-QUICK_TEST = 2_000  # test images for evaluate and MC dropout in the quick run
-MC_SAMPLES = 100  # the book's
+from _common import Row, Section, Settings, book_test_set, run_alone, save_figure, train
 
 
 def _model(seed, hidden, dropout=0.0, **dense):
@@ -60,8 +53,8 @@ def max_norm_model(seed):
     return _model(seed, 2, kernel_constraint=keras.constraints.MaxNorm(max_value=1.0))
 
 
-def mc_figure(model, mc, x, seed):
-    """The book's first test image: plain prediction beside the MC mean ± std of 100 passes."""
+def mc_figure(model, mc, x, seed, passes):
+    """The book's first test image: plain prediction beside the MC mean ± std of `passes` passes."""
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -76,49 +69,60 @@ def mc_figure(model, mc, x, seed):
         fontsize="small",
     )
     ax.set_ylabel("probability")
-    ax.set_title(f"Test image 0, {MC_SAMPLES} MC dropout passes (seed {seed})")
+    ax.set_title(f"Test image 0, {passes} MC dropout passes (seed {seed})")
     ax.legend()
     return figure
 
 
-def run(args, seed):
+def run(args, seed, settings):
     import keras
     import numpy as np
 
     import keras_tricks
 
     x_test, y_test = book_test_set()
-    if not args.full:
-        x_test, y_test = x_test[:QUICK_TEST], y_test[:QUICK_TEST]
+    test_samples, mc_samples = settings.extra["test_samples"], settings.extra["mc_samples"]
+    x_test, y_test = x_test[:test_samples], y_test[:test_samples]
     rows = []
 
     def fit(model, optimizer, n):
-        history = train(model, args, optimizer, n, seed, samples=QUICK_SAMPLES)
+        history = train(model, optimizer, settings, seed, epochs=n)
         return history.history["val_accuracy"][-1]
 
-    n = epochs(args, 2, QUICK_EPOCHS)
+    n = settings.epochs_for(2)
     accuracy = fit(l2_model(seed), keras.optimizers.SGD(learning_rate=0.02), n)
     rows.append(Row(f"ℓ2(0.01), SGD(0.02), {n} epochs: validation accuracy", 0.8182, accuracy, 0.5))
 
-    n = epochs(args, 10, QUICK_EPOCHS)
+    n = settings.epochs_for(10)
     model = dropout_model(seed)
     accuracy = fit(model, keras.optimizers.SGD(learning_rate=0.01, momentum=0.9), n)
     test_accuracy = model.evaluate(x_test, y_test, verbose=0, return_dict=True)["accuracy"]
-    mc = keras_tricks.mc_predict(model, x_test, samples=MC_SAMPLES, seed=seed)
+    mc = keras_tricks.mc_predict(model, x_test, samples=mc_samples, seed=seed)
     mc_accuracy = float(np.mean(mc.mean.argmax(axis=1) == y_test))
     rows += [
         Row(f"dropout 0.2, SGD(0.01, momentum 0.9), {n} epochs: validation accuracy", 0.8732, accuracy, 0.6),
         Row("dropout: test accuracy (dropout off)", 0.8700, test_accuracy, 0.6),
-        Row(f"MC dropout, {MC_SAMPLES} passes: test accuracy", 0.8717, mc_accuracy, 0.6),
+        Row(f"MC dropout, {mc_samples} passes: test accuracy", 0.8717, mc_accuracy, 0.6),
         Row("MC dropout gain over plain: test accuracy difference", 0.0017, mc_accuracy - test_accuracy),
     ]
-    save_figure(mc_figure(model, mc, x_test, seed), args, "regularization_mc_dropout")
+    save_figure(mc_figure(model, mc, x_test, seed, mc_samples), args, "regularization_mc_dropout")
 
     accuracy = fit(max_norm_model(seed), keras.optimizers.SGD(learning_rate=0.01, momentum=0.9), n)
     what = f"max-norm 1.0, SGD(0.01, momentum 0.9), {n} epochs: validation accuracy"
     rows.append(Row(what, 0.8578, accuracy, 0.6))
     return rows
 
+
+# test_samples: test images for evaluate and MC dropout (None: all 10,000); mc_samples: MC dropout passes.
+QUICK = Settings(samples=5_000, epochs=2, extra={"test_samples": 2_000, "mc_samples": 100})
+SECTION = Section(
+    name="regularization",
+    page="regularization.md",
+    run=run,
+    quick=QUICK,
+    book=QUICK.replace(samples=None, epochs=None, test_samples=None),  # the book's epochs: 2 or 10
+    smoke=QUICK.replace(samples=1_000, epochs=1, test_samples=200, mc_samples=10),
+)
 
 if __name__ == "__main__":
     run_alone(SECTION)

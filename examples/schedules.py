@@ -21,12 +21,8 @@ Runs on jax, tensorflow and torch (torch is about three times slower per epoch o
 
 import math
 
-from _common import Row, build_model, epochs, run_alone, save_figure, train, training_set
-
-SECTION = "schedules"
-PAGE = "lr-scheduling.md"
-QUICK_SAMPLES = 5_000  # training images of the quick run (tests set fewer)
-QUICK_EPOCHS = 2
+from _common import Row, Section, Settings, run_alone, save_figure, train, training_set
+from book_models import build_model
 
 
 def exponential_decay_fn(epoch):
@@ -39,7 +35,7 @@ def piecewise_constant_fn(epoch):
     return 0.01 if epoch < 5 else 0.005 if epoch < 15 else 0.001
 
 
-def experiments(args, steps_per_epoch):
+def experiments(settings, steps_per_epoch):
     """(name, the book's validation accuracy, its epochs, optimizer, callbacks, batch size, quick floor)."""
     import keras
 
@@ -116,7 +112,7 @@ def experiments(args, steps_per_epoch):
             "1cycle (OneCycle(0.1), SGD, batch 128)",
             0.8920,
             25,
-            sgd(one_cycle(args, steps_per_epoch)),
+            sgd(one_cycle(settings, steps_per_epoch)),
             [],
             128,
             0.5,
@@ -124,15 +120,16 @@ def experiments(args, steps_per_epoch):
     ]
 
 
-def one_cycle(args, steps_per_epoch):
-    """The book's 1cycle at batch 128 (`steps_per_epoch` counts batches of 32), max rate 0.1."""
+def one_cycle(settings, steps_per_epoch):
+    """The book's 1cycle at batch 128 (`steps_per_epoch` counts batches of 32), max rate 0.1, over
+    `settings.epochs_for(25)` epochs."""
     from keras_tricks.schedules import OneCycle
 
-    steps = epochs(args, 25, QUICK_EPOCHS) * math.ceil(steps_per_epoch * 32 / 128)
+    steps = settings.epochs_for(25) * math.ceil(steps_per_epoch * 32 / 128)
     return OneCycle(0.1, total_steps=steps)
 
 
-def lr_finder(args, seed):
+def lr_finder(settings, seed):
     """The book's LR finder at batch 128, the rate growing from 1e-4 to 1.
 
     The book sweeps one epoch (430 steps on 55,000 images); a smaller training set is cycled for the
@@ -142,7 +139,7 @@ def lr_finder(args, seed):
 
     import keras_tricks
 
-    (x_train, y_train), _ = training_set(args, samples=QUICK_SAMPLES)
+    (x_train, y_train), _ = training_set(settings)
     model = build_model(seed)
     model.compile(loss="sparse_categorical_crossentropy", optimizer=keras.optimizers.SGD(learning_rate=0.001))
     return keras_tricks.find_learning_rate(
@@ -194,25 +191,24 @@ def finder_figure(result, schedule):
     return figure
 
 
-def run(args, seed):
+def run(args, seed, settings):
     from keras_tricks.callbacks import LearningRateLogger
 
-    (x_train, _), _ = training_set(args, samples=QUICK_SAMPLES)
+    (x_train, _), _ = training_set(settings)
     steps_per_epoch = math.ceil(len(x_train) / 32)
     rows, histories = [], {}
     for name, book, book_epochs, optimizer, callbacks, batch_size, floor in experiments(
-        args, steps_per_epoch
+        settings, steps_per_epoch
     ):
-        n_epochs = epochs(args, book_epochs, QUICK_EPOCHS)
+        n_epochs = settings.epochs_for(book_epochs)
         # After the callbacks that change the rate, so it logs the rate they set.
         callbacks = [*callbacks, LearningRateLogger()]
         history = train(
             build_model(seed),
-            args,
             optimizer,
-            n_epochs,
+            settings,
             seed,
-            samples=QUICK_SAMPLES,
+            epochs=n_epochs,
             batch_size=batch_size,
             callbacks=callbacks,
         )
@@ -225,14 +221,26 @@ def run(args, seed):
                 floor,
             )
         )
-    result = lr_finder(args, seed)
+    result = lr_finder(settings, seed)
     for rule in ("minimum", result.rule):  # the book's rule of thumb, then the default rule
         what = f"LR finder (batch 128, 1e-4 → 1): suggested rate, rule {rule!r}"
         rows.append(Row(what, "≈ 0.1 (read off the plot)", float(result.suggestions[rule])))
     save_figure(curves_figure(histories, seed), args, "schedules_curves")
-    save_figure(finder_figure(result, one_cycle(args, steps_per_epoch)), args, "schedules_lr_finder_1cycle")
+    save_figure(
+        finder_figure(result, one_cycle(settings, steps_per_epoch)), args, "schedules_lr_finder_1cycle"
+    )
     return rows
 
+
+QUICK = Settings(samples=5_000, epochs=2)
+SECTION = Section(
+    name="schedules",
+    page="lr-scheduling.md",
+    run=run,
+    quick=QUICK,
+    book=QUICK.replace(samples=None, epochs=None),  # each experiment's own epochs in the book: 10 or 25
+    smoke=QUICK.replace(samples=1_280, epochs=1),
+)
 
 if __name__ == "__main__":
     run_alone(SECTION)

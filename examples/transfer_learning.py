@@ -14,20 +14,11 @@ on A (+2.0 points) — a gain the book admits it found by trying seeds.
     python examples/transfer_learning.py --full --seeds 3
 """
 
-import os
-import sys
+from _common import Row, Section, Settings, fashion_mnist, run_alone, save_figure
+from book_models import build_model
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this keras_tricks
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from _common import Row, fashion_mnist, run_alone, save_figure  # noqa: E402
-
-SECTION = "transfer"
-PAGE = "transfer-learning.md"
 TSHIRT, PULLOVER = 0, 2  # task B's classes; task A has the 8 others
-SAMPLES_A, QUICK_EPOCHS_A = 10_000, 5  # model A in quick mode (the full run: all, 20 epochs)
 SAMPLES_B = 200  # the book's model-B training images, in both modes
-FROZEN_EPOCHS, EPOCHS_B = 4, 20
 BOOK = {
     "model A (8 classes): validation accuracy": 0.9027,
     "model B from scratch: test accuracy": 0.9185,
@@ -45,16 +36,6 @@ def split_tasks(x, y):
     old_ids = [c for c in range(10) if c not in (TSHIRT, PULLOVER)]
     y_a = np.searchsorted(old_ids, y[~for_b])
     return (x[~for_b], y_a), (x[for_b], (y[for_b] == PULLOVER).astype("float32"))
-
-
-def hidden_layers():
-    import keras
-
-    return [
-        keras.Input(shape=(28, 28)),
-        keras.layers.Flatten(),
-        *[keras.layers.Dense(100, activation="relu", kernel_initializer="he_normal") for _ in range(3)],
-    ]
 
 
 def model_b_on_a(model_a, seed):
@@ -75,10 +56,12 @@ def _compile_b(model):
     model.compile(loss="binary_crossentropy", optimizer=keras.optimizers.SGD(1e-3), metrics=["accuracy"])
 
 
-def run(args, seed):
+def run(args, seed, settings):
+    """Model A for `settings.epochs` on `settings.samples` images of task A; model B for
+    `settings.extra["epochs_b"]` epochs, the reused layers frozen for the first `extra["frozen_epochs"]`."""
     import keras
+    import matplotlib.pyplot as plt
 
-    from keras_tricks import plot
     from keras_tricks.callbacks import Unfreeze
 
     (x_train, y_train), (x_valid, y_valid), (x_test, y_test) = fashion_mnist()
@@ -86,18 +69,17 @@ def run(args, seed):
     (x_valid_a, y_valid_a), valid_b = split_tasks(x_valid, y_valid)
     _, (x_test_b, y_test_b) = split_tasks(x_test, y_test)
     x_train_b, y_train_b = x_train_b[:SAMPLES_B], y_train_b[:SAMPLES_B]
-    samples_a, epochs_a = (None, 20) if args.full else (SAMPLES_A, QUICK_EPOCHS_A)
+    epochs_b, frozen_epochs = settings.extra["epochs_b"], settings.extra["frozen_epochs"]
 
-    keras.utils.set_random_seed(seed)
-    model_a = keras.Sequential([*hidden_layers(), keras.layers.Dense(8, activation="softmax")])
+    model_a = build_model(seed, outputs=8)
     model_a.compile(
         loss="sparse_categorical_crossentropy", optimizer=keras.optimizers.SGD(1e-3), metrics=["accuracy"]
     )
     keras.utils.set_random_seed(seed)
     history_a = model_a.fit(
-        x_train_a[:samples_a],
-        y_train_a[:samples_a],
-        epochs=epochs_a,
+        x_train_a[: settings.samples],
+        y_train_a[: settings.samples],
+        epochs=settings.epochs,
         validation_data=(x_valid_a, y_valid_a),
         verbose=0,
     )
@@ -116,27 +98,26 @@ def run(args, seed):
         ).history["val_accuracy"]
 
     # Model B from scratch, for reference.
-    keras.utils.set_random_seed(seed)
-    scratch = keras.Sequential([*hidden_layers(), keras.layers.Dense(1, activation="sigmoid")])
+    scratch = build_model(seed, outputs=1, output_activation="sigmoid")
     _compile_b(scratch)
-    curves = {"model B from scratch": fit_b(scratch, EPOCHS_B)}
+    curves = {"model B from scratch": fit_b(scratch, epochs_b)}
 
     # The book's recipe: freeze, compile, fit 4 epochs; unfreeze, compile again, fit 16.
     book = model_b_on_a(model_a, seed)
     for layer in book.layers[:-1]:
         layer.trainable = False
     _compile_b(book)
-    frozen = fit_b(book, FROZEN_EPOCHS)
+    frozen = fit_b(book, frozen_epochs)
     for layer in book.layers[:-1]:
         layer.trainable = True
     _compile_b(book)
-    curves["model B on A, the book's two compiles"] = frozen + fit_b(book, EPOCHS_B, FROZEN_EPOCHS)
+    curves["model B on A, the book's two compiles"] = frozen + fit_b(book, epochs_b, frozen_epochs)
 
     # keras-tricks: one compile, one fit; Unfreeze freezes the reused layers and unfreezes them at epoch 4.
     ours = model_b_on_a(model_a, seed)
     _compile_b(ours)
     curves["model B on A, one fit with Unfreeze"] = fit_b(
-        ours, EPOCHS_B, callbacks=[Unfreeze(ours.layers[:-1], epoch=FROZEN_EPOCHS)]
+        ours, epochs_b, callbacks=[Unfreeze(ours.layers[:-1], epoch=frozen_epochs)]
     )
 
     test = {
@@ -151,10 +132,10 @@ def run(args, seed):
         for (what, book_value), value, floor in zip(BOOK.items(), ours_values, floors, strict=True)
     ]
     if seed == 42:
-        ax = plot._pyplot().subplots(figsize=(7, 4))[1]
+        ax = plt.subplots(figsize=(7, 4))[1]
         for (name, curve), style in zip(curves.items(), ("o-", "s-", "x--"), strict=True):
             ax.plot(range(1, len(curve) + 1), curve, style, label=name)
-        ax.axvline(FROZEN_EPOCHS + 0.5, color="k", linestyle=":", label="reused layers unfrozen")
+        ax.axvline(frozen_epochs + 0.5, color="k", linestyle=":", label="reused layers unfrozen")
         ax.set(
             xlabel="epoch",
             ylabel="validation accuracy, task B",
@@ -164,6 +145,18 @@ def run(args, seed):
         save_figure(ax.figure, args, "transfer_learning")
     return rows
 
+
+# samples and epochs: model A's (the book's: all of task A, 20 epochs); model B trains on the book's 200
+# images in every mode.
+QUICK = Settings(samples=10_000, epochs=5, extra={"epochs_b": 20, "frozen_epochs": 4})
+SECTION = Section(
+    name="transfer",
+    page="transfer-learning.md",
+    run=run,
+    quick=QUICK,
+    book=QUICK.replace(samples=None, epochs=20),
+    smoke=QUICK.replace(samples=2000, epochs=1, epochs_b=6, frozen_epochs=2),
+)
 
 if __name__ == "__main__":
     run_alone(SECTION)

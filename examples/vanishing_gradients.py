@@ -23,6 +23,8 @@ the training accuracy, and saves one figure per setting (`keras_tricks.plot.grad
 import argparse
 import os
 
+from book_models import build_model
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -50,15 +52,7 @@ def model_for(setting, layers, seed=42):
     activation, initializer = SETTINGS[setting]
     if initializer == "random_normal_1":
         initializer = keras.initializers.RandomNormal(mean=0.0, stddev=1.0)  # the book's "naive" init
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [keras.Input((28, 28)), keras.layers.Flatten()]
-        + [
-            keras.layers.Dense(100, activation=activation, kernel_initializer=initializer)
-            for _ in range(layers)
-        ]
-        + [keras.layers.Dense(10, activation="softmax")]
-    )
+    return build_model(seed, activation=activation, initializer=initializer, layers=layers)
 
 
 def first_and_last(history, model):

@@ -1,18 +1,11 @@
 """examples/activations.py: the activation figure, the book's 100-layer nets, a tiny quick run."""
 
-import argparse
-import importlib.util
-import pathlib
-
+import _common
+import activations
 import keras
 import pytest
 
 from keras_tricks.diagnostics import activation_stats
-
-_PATH = pathlib.Path(__file__).parents[1] / "examples" / "activations.py"
-_spec = importlib.util.spec_from_file_location("activations", _PATH)
-activations = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(activations)
 
 
 def test_figure_draws_the_chapters_activations():
@@ -34,20 +27,15 @@ def test_the_books_100_layer_nets():
 
 @pytest.mark.slow
 def test_selu_keeps_the_signal_normalized_through_100_layers():
-    import _common  # put on sys.path by the example
-
-    (_, _), (x_valid, _) = _common.training_set(argparse.Namespace(full=False), pixels="standardized")
+    (_, _), (x_valid, _) = _common.training_set(activations.SECTION.quick, pixels="standardized")
     stats = activation_stats(activations.deep_net("SELU", 42), x_valid[:256])
     last_hidden = list(stats.values())[-2]
     assert 0.5 < last_hidden["std"] < 2
 
 
 @pytest.mark.slow
-def test_quick_run_rows_and_figures(tmp_path, monkeypatch):
-    monkeypatch.setattr(activations, "DEPTH", 10)
-    monkeypatch.setattr(activations, "SAMPLES", 512)
-    monkeypatch.setattr(activations, "QUICK_EPOCHS", 1)
-    rows = activations.run(argparse.Namespace(full=False, output=str(tmp_path)), 42)
+def test_quick_run_rows_and_figures(section_run):
+    rows, _, output = section_run("activations")  # 10-layer nets, 512 images, 1 epoch
     assert [(row.what.split(" net")[0], row.book, row.floor) for row in rows] == [
         ("10-layer SELU", 0.8046, 0.4),
         ("10-layer ReLU", 0.7054, None),
@@ -55,4 +43,4 @@ def test_quick_run_rows_and_figures(tmp_path, monkeypatch):
     assert all(0 <= row.ours <= 1 for row in rows)
     assert rows[0].ours > 0.2  # SELU learns (chance: 0.1) even from 16 steps at SGD 1e-3
     for name in ("activation_functions", "selu_vs_relu_100_layers"):
-        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+        assert (output / f"{name}.png").stat().st_size > 10_000

@@ -1,21 +1,12 @@
 """examples/gradient_clipping.py: every clipping mode with its clip rate, a tiny quick run."""
 
-import argparse
-import importlib.util
-import pathlib
-
+import gradient_clipping
 import pytest
-
-_PATH = pathlib.Path(__file__).parents[1] / "examples" / "gradient_clipping.py"
-_spec = importlib.util.spec_from_file_location("gradient_clipping", _PATH)
-gradient_clipping = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(gradient_clipping)
 
 
 @pytest.mark.slow
-def test_quick_run_logs_what_each_mode_clipped(tmp_path, monkeypatch):
-    monkeypatch.setattr(gradient_clipping, "SAMPLES", 512)
-    rows = gradient_clipping.run(argparse.Namespace(full=False, output=str(tmp_path)), 42)
+def test_quick_run_logs_what_each_mode_clipped(section_run):
+    rows, _, output = section_run("gradient-clipping")  # 512 images, 1 epoch
     assert len(rows) == 3 * len(gradient_clipping.MODES)
     by_mode = {label: rows[3 * i : 3 * i + 3] for i, label in enumerate(gradient_clipping.MODES)}
     for label, (rate, _, accuracy) in by_mode.items():
@@ -27,4 +18,4 @@ def test_quick_run_logs_what_each_mode_clipped(tmp_path, monkeypatch):
     rate, norms, _ = by_mode["global norm, θ = 1 (Keras global_clipnorm)"]
     before, after = (float(n) for n in norms.ours.split(" / "))
     assert rate.ours > 0.5 and before > 1 and after == pytest.approx(1.0, abs=0.01)
-    assert (tmp_path / "gradient_clipping_modes.png").stat().st_size > 10_000
+    assert (output / "gradient_clipping_modes.png").stat().st_size > 10_000

@@ -1,15 +1,7 @@
 """examples/initialization.py: Figure 11-1, the untrained signal, and a tiny quick run on the real data."""
 
-import argparse
-import importlib.util
-import pathlib
-
+import initialization
 import pytest
-
-_PATH = pathlib.Path(__file__).parents[1] / "examples" / "initialization.py"
-_spec = importlib.util.spec_from_file_location("initialization", _PATH)
-initialization = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(initialization)
 
 
 def _value(rows, *parts):
@@ -17,8 +9,9 @@ def _value(rows, *parts):
     return row.ours
 
 
-def test_untrained_signal_table_11_1_against_normal():
-    rows = initialization.untrained_signal(seed=0)
+@pytest.mark.slow
+def test_untrained_signal_table_11_1_against_normal(section_run):
+    rows = [row for row in section_run("initialization")[0] if row.what.startswith("untrained")]
     assert len(rows) == 4 and all(row.book is None for row in rows)
     # N(0, 1) saturates tanh and blows ReLU's signal up; Glorot and He keep it at the input's scale.
     assert _value(rows, "tanh", "N(0, 1)") > 0.5 > 0.05 > _value(rows, "tanh", "GlorotNormal")
@@ -33,11 +26,8 @@ def test_figure_11_1_draws_the_sigmoid_and_its_derivative():
 
 
 @pytest.mark.slow
-def test_quick_run_shows_the_gradient_vanishing_in_the_glorot_sigmoid_net(tmp_path, monkeypatch):
-    monkeypatch.setattr(initialization, "DEPTH", 6)
-    monkeypatch.setattr(initialization, "SAMPLES", 512)
-    monkeypatch.setattr(initialization, "QUICK_EPOCHS", 1)
-    rows = initialization.run(argparse.Namespace(full=False, output=str(tmp_path)), 42)
+def test_quick_run_shows_the_gradient_vanishing_in_the_glorot_sigmoid_net(section_run):
+    rows, _, output = section_run("initialization")  # 6-layer nets, 512 images, 1 epoch
 
     assert len(rows) == 4 + 3 * len(initialization.SETTINGS)
     for setting in initialization.SETTINGS:
@@ -53,4 +43,4 @@ def test_quick_run_shows_the_gradient_vanishing_in_the_glorot_sigmoid_net(tmp_pa
     saturated_normal = _value(rows, "sigmoid, N(0, 1):", "saturated")
     assert saturated_normal > 0.2 > _value(rows, "sigmoid, Glorot:", "saturated")
     for name in ("figure_11_1_sigmoid", "initialization_gradient_norms", "initialization_saturation"):
-        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+        assert (output / f"{name}.png").stat().st_size > 10_000

@@ -1,14 +1,7 @@
 """examples/initialization_depth.py: its command line and one run."""
 
-import importlib.util
-import pathlib
-
+import initialization_depth
 import pytest
-
-_PATH = pathlib.Path(__file__).parents[1] / "examples" / "initialization_depth.py"
-_spec = importlib.util.spec_from_file_location("initialization_depth", _PATH)
-initialization_depth = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(initialization_depth)
 
 
 def test_bad_seed_count_gets_a_usage_message(capsys):

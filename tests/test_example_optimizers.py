@@ -1,15 +1,7 @@
 """examples/optimizers.py: the book's nine optimizers, run on a tiny slice of the real Fashion-MNIST."""
 
-import importlib
-import pathlib
-import sys
-
+import optimizers
 import pytest
-
-EXAMPLES = pathlib.Path(__file__).parents[1] / "examples"
-sys.path.insert(0, str(EXAMPLES))
-chapter11 = importlib.import_module("chapter11")
-optimizers = importlib.import_module("optimizers")
 
 
 def test_the_optimizers_have_the_books_settings():
@@ -27,13 +19,11 @@ def test_the_optimizers_have_the_books_settings():
 
 
 @pytest.mark.slow
-def test_quick_run_gives_a_row_per_optimizer_and_the_learning_curves(tmp_path, monkeypatch):
-    monkeypatch.setattr(optimizers, "QUICK_SAMPLES", 1_000)
-    monkeypatch.setattr(optimizers, "QUICK_EPOCHS", 1)
-    args = chapter11.parse_args(["--output", str(tmp_path)])
-    rows = {row.what.split(",")[0]: row for row in optimizers.run(args, 42)}
+def test_quick_run_gives_a_row_per_optimizer_and_the_learning_curves(section_run):
+    rows, _, output = section_run("optimizers")  # 1,000 images, 1 epoch
+    rows = {row.what.split(",")[0]: row for row in rows}
     assert len(rows) == 9 and all(0 <= row.ours <= 1 for row in rows.values())
     assert rows["Adam"].what == "Adam, 1 epochs: validation accuracy" and rows["Adam"].book == 0.8696
     # 32 steps at a rate of 1e-3: plain SGD has barely moved, Adam has learned.
     assert rows["Adam"].ours > rows["SGD"].ours + 0.2
-    assert (tmp_path / "optimizers_learning_curves.png").stat().st_size > 10_000
+    assert (output / "optimizers_learning_curves.png").stat().st_size > 10_000

@@ -1,20 +1,13 @@
 """examples/recipes.py: Tables 11-3 and 11-4 trained on a tiny slice of Fashion-MNIST."""
 
-import importlib
-import pathlib
-import sys
-
 import pytest
-
-EXAMPLES = pathlib.Path(__file__).parents[1] / "examples"
-sys.path.insert(0, str(EXAMPLES))
-chapter11 = importlib.import_module("chapter11")
-recipes = importlib.import_module("recipes")
+import recipes
+from book_models import build_model
 
 
 def test_the_default_dnn_is_the_books_build_model():
     (_, _, default, pixels, _), (_, _, self_normalizing, sn_pixels, _) = recipes.models(42)
-    book = importlib.import_module("_common").build_model(42)
+    book = build_model(42)
     assert [type(layer).__name__ for layer in default.layers] == ["Flatten"] + ["Dense"] * 4
     assert default.count_params() == book.count_params()
     assert (pixels, sn_pixels) == ("unit", "standardized")
@@ -22,14 +15,11 @@ def test_the_default_dnn_is_the_books_build_model():
 
 
 @pytest.mark.slow
-def test_quick_run_rows_and_figure(tmp_path, monkeypatch):
-    monkeypatch.setattr(recipes, "QUICK_SAMPLES", 1_000)
-    monkeypatch.setattr(recipes, "QUICK_EPOCHS", 1)
-    args = chapter11.parse_args(["--output", str(tmp_path)])
-    rows = recipes.run(args, 42)
+def test_quick_run_rows_and_figure(section_run):
+    rows, _, output = section_run("recipes")  # 1,000 images, 1 epoch
     assert len(rows) == 4
     default, default_broken, self_normalizing, sn_broken = rows
     assert default.book == 0.8708 and self_normalizing.book is None
     assert 0.3 <= default.ours <= 1 and 0.3 <= self_normalizing.ours <= 1
     assert int(default_broken.ours) > 0 and sn_broken.ours == "0"
-    assert (tmp_path / "recipes_curves.png").stat().st_size > 10_000
+    assert (output / "recipes_curves.png").stat().st_size > 10_000

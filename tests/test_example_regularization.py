@@ -1,16 +1,9 @@
 """examples/regularization.py: ℓ2, dropout, MC dropout and max-norm on a tiny slice of Fashion-MNIST."""
 
-import importlib
-import pathlib
-import sys
-
 import numpy as np
 import pytest
-
-EXAMPLES = pathlib.Path(__file__).parents[1] / "examples"
-sys.path.insert(0, str(EXAMPLES))
-chapter11 = importlib.import_module("chapter11")
-regularization = importlib.import_module("regularization")
+import regularization
+from _common import Settings, train
 
 
 def test_the_books_models():
@@ -25,29 +18,23 @@ def test_the_books_models():
 
 
 @pytest.mark.slow
-def test_quick_run_rows_mc_dropout_and_max_norm(tmp_path, monkeypatch):
-    monkeypatch.setattr(regularization, "QUICK_SAMPLES", 1_000)
-    monkeypatch.setattr(regularization, "QUICK_EPOCHS", 1)
-    monkeypatch.setattr(regularization, "QUICK_TEST", 200)
-    monkeypatch.setattr(regularization, "MC_SAMPLES", 10)
-    args = chapter11.parse_args(["--output", str(tmp_path)])
-    rows = {row.what.split(":")[0]: row for row in regularization.run(args, 42)}
+def test_quick_run_rows_mc_dropout_and_max_norm(section_run):
+    rows, _, output = section_run("regularization")  # 1,000 images, 1 epoch, 200 test images, 10 passes
+    rows = {row.what.split(":")[0]: row for row in rows}
     assert rows["MC dropout, 10 passes"].book == 0.8717
     accuracies = [row.ours for what, row in rows.items() if "gain" not in what]
     assert len(accuracies) == 5 and all(0.3 <= a <= 1 for a in accuracies)
     gain = rows["MC dropout gain over plain"].ours
     assert gain == pytest.approx(rows["MC dropout, 10 passes"].ours - rows["dropout"].ours)
-    assert (tmp_path / "regularization_mc_dropout.png").stat().st_size > 10_000
+    assert (output / "regularization_mc_dropout.png").stat().st_size > 10_000
 
 
 @pytest.mark.slow
-def test_max_norm_keeps_every_hidden_neuron_within_norm_one(tmp_path, monkeypatch):
+def test_max_norm_keeps_every_hidden_neuron_within_norm_one():
     import keras
 
-    monkeypatch.setattr(regularization, "QUICK_SAMPLES", 500)
-    args = chapter11.parse_args(["--output", str(tmp_path)])
     model = regularization.max_norm_model(42)
-    regularization.train(model, args, keras.optimizers.SGD(0.01, momentum=0.9), 1, 42, samples=500)
+    train(model, keras.optimizers.SGD(0.01, momentum=0.9), Settings(samples=500, epochs=1), 42)
     for layer in model.layers[1:3]:
         norms = np.linalg.norm(keras.ops.convert_to_numpy(layer.kernel), axis=0)
         assert norms.max() <= 1.0 + 1e-5

@@ -1,16 +1,8 @@
 """examples/transfer_learning.py: the book's task split, and a tiny quick run on the real data."""
 
-import argparse
-import importlib.util
-import pathlib
-
 import numpy as np
 import pytest
-
-_PATH = pathlib.Path(__file__).parents[1] / "examples" / "transfer_learning.py"
-_spec = importlib.util.spec_from_file_location("transfer_learning", _PATH)
-transfer_learning = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(transfer_learning)
+import transfer_learning
 
 
 def test_split_is_the_third_editions():
@@ -25,12 +17,9 @@ def test_split_is_the_third_editions():
 
 
 @pytest.mark.slow
-def test_quick_run_rows_figure_and_the_two_recipes_agree(tmp_path, monkeypatch):
-    monkeypatch.setattr(transfer_learning, "SAMPLES_A", 2000)
-    monkeypatch.setattr(transfer_learning, "QUICK_EPOCHS_A", 1)
-    monkeypatch.setattr(transfer_learning, "EPOCHS_B", 6)
-    monkeypatch.setattr(transfer_learning, "FROZEN_EPOCHS", 2)
-    rows = transfer_learning.run(argparse.Namespace(full=False, output=str(tmp_path)), 42)
+def test_quick_run_rows_figure_and_the_two_recipes_agree(section_run):
+    # Model A on 2,000 images for 1 epoch; model B for 6 epochs, the reused layers frozen for 2.
+    rows, _, output = section_run("transfer")
     assert [(row.what, row.book) for row in rows] == list(transfer_learning.BOOK.items())
     model_a, scratch, book, ours, gain = (row.ours for row in rows)
     assert all(0 <= value <= 1 for value in (model_a, scratch, book, ours))
@@ -40,4 +29,4 @@ def test_quick_run_rows_figure_and_the_two_recipes_agree(tmp_path, monkeypatch):
     # apart on torch here). The exact equality, batch for batch, is tests/test_unfreeze.py's.
     assert ours == pytest.approx(book, abs=0.03)
     assert min(ours, book) > 0.6  # both learned task B (chance: 0.5)
-    assert (tmp_path / "transfer_learning.png").stat().st_size > 10_000
+    assert (output / "transfer_learning.png").stat().st_size > 10_000

@@ -1,14 +1,7 @@
 """examples/vanishing_gradients.py: its command line, and one short run on the real Fashion-MNIST."""
 
-import importlib.util
-import pathlib
-
 import pytest
-
-_PATH = pathlib.Path(__file__).parents[1] / "examples" / "vanishing_gradients.py"
-_spec = importlib.util.spec_from_file_location("vanishing_gradients", _PATH)
-vanishing_gradients = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(vanishing_gradients)
+import vanishing_gradients
 
 
 @pytest.mark.parametrize("argv", [["--layers", "1"], ["--epochs", "0"], ["--samples", "0"]])

@@ -1,15 +1,14 @@
 """The tour's command line (examples/chapter11.py); the tour itself runs in CI as `scripts/tour --quick`."""
 
-import importlib.util
+import dataclasses
 import pathlib
 
+import chapter11
 import pytest
+import sections
+from _common import Settings
 
 ROOT = pathlib.Path(__file__).parents[1]
-_PATH = ROOT / "examples" / "chapter11.py"
-_spec = importlib.util.spec_from_file_location("chapter11", _PATH)
-chapter11 = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(chapter11)
 
 
 @pytest.mark.parametrize(
@@ -28,20 +27,40 @@ def test_bad_command_lines_get_a_usage_message(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_every_section_is_runnable_or_to_come():
-    args = chapter11.parse_args([])
-    assert args.sections == chapter11.SECTIONS
-    assert not set(chapter11.SECTIONS) & set(chapter11.TO_COME)
-    assert set(chapter11.SECTIONS) | set(chapter11.TO_COME) == set(chapter11.ALL_SECTIONS)
-    for name in chapter11.SECTIONS:
-        assert callable(chapter11._section(name)), name
+def test_the_tour_runs_every_registered_section_by_default():
+    assert chapter11.parse_args([]).sections == list(sections.SECTIONS)
+    assert all(callable(section.run) for section in sections.SECTIONS.values())
+
+
+def _stand_in(monkeypatch, run):
+    """Replaces the `data` section's `run` with `run(args, seed, settings)` for one test."""
+    monkeypatch.setitem(sections.SECTIONS, "data", dataclasses.replace(sections.SECTIONS["data"], run=run))
+
+
+def test_the_quick_and_full_runs_get_the_sections_own_settings(tmp_path, monkeypatch):
+    received = []
+
+    def section(args, seed, settings):
+        received.append(settings)
+        return [("learned", None, 0.8, 0.5)]
+
+    monkeypatch.setitem(
+        sections.SECTIONS,
+        "data",
+        dataclasses.replace(
+            sections.SECTIONS["data"], run=section, quick=Settings(10, 1), book=Settings(None, 5)
+        ),
+    )
+    chapter11.main(["--sections", "data", "--output", str(tmp_path)])
+    chapter11.main(["--sections", "data", "--full", "--output", str(tmp_path)])
+    assert received == [Settings(10, 1), Settings(None, 5)]
 
 
 def test_a_model_below_its_sanity_floor_fails_the_quick_run(tmp_path, monkeypatch):
-    def section(args, seed):
+    def section(args, seed, settings):
         return [("learned nothing", 0.8, 0.1, 0.5), ("no floor", None, 0.1)]
 
-    monkeypatch.setitem(chapter11.BUILT_IN, "data", section)
+    _stand_in(monkeypatch, section)
     with pytest.raises(SystemExit) as exit_info:
         chapter11.main(["--sections", "data", "--output", str(tmp_path)])
     assert exit_info.value.code == 1
@@ -50,10 +69,10 @@ def test_a_model_below_its_sanity_floor_fails_the_quick_run(tmp_path, monkeypatc
 
 
 def test_full_run_verdicts_compare_with_the_book(tmp_path, monkeypatch):
-    def section(args, seed):
+    def section(args, seed, settings):
         return [("close", 0.80, 0.79 + 0.01 * (seed - 42)), ("far", 0.90, 0.85)]
 
-    monkeypatch.setitem(chapter11.BUILT_IN, "data", section)
+    _stand_in(monkeypatch, section)
     chapter11.main(["--sections", "data", "--full", "--seeds", "3", "--output", str(tmp_path)])
     table = (tmp_path / "reproduction.md").read_text()
     assert "| close | 0.8000 | 0.8000 ± 0.0100 (3 seeds) | within 1.5 pp (+0.0 pp) |" in table
@@ -61,11 +80,11 @@ def test_full_run_verdicts_compare_with_the_book(tmp_path, monkeypatch):
 
 
 def test_it_tells_where_the_table_and_the_figures_are(tmp_path, monkeypatch, capsys):
-    def section(args, seed):
+    def section(args, seed, settings):
         (tmp_path / "a_figure.png").write_bytes(b"")
         return [("learned", 0.8, 0.8, 0.5)]
 
-    monkeypatch.setitem(chapter11.BUILT_IN, "data", section)
+    _stand_in(monkeypatch, section)
     chapter11.main(["--sections", "data", "--output", str(tmp_path)])
     out = capsys.readouterr().out
     assert f"Table written to {tmp_path / 'reproduction.md'}" in out
@@ -73,10 +92,10 @@ def test_it_tells_where_the_table_and_the_figures_are(tmp_path, monkeypatch, cap
 
 
 def test_a_text_result_that_varies_over_seeds_is_marked_as_the_first_seeds(tmp_path, monkeypatch):
-    def section(args, seed):
+    def section(args, seed, settings):
         return [("norms", None, f"{seed} / 1"), ("count", None, "6")]
 
-    monkeypatch.setitem(chapter11.BUILT_IN, "data", section)
+    _stand_in(monkeypatch, section)
     chapter11.main(["--sections", "data", "--full", "--seeds", "2", "--output", str(tmp_path)])
     table = (tmp_path / "reproduction.md").read_text()
     assert "| norms | — | 42 / 1 (first seed) | measured |" in table
