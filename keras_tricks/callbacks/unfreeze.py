@@ -76,7 +76,7 @@ class Unfreeze(_ordering.Arranged, keras.callbacks.Callback):
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="reused"),
     ...                           keras.layers.Dense(1, name="new_top")])
     >>> model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
-    >>> before = model.get_layer("reused").get_weights()[0]
+    >>> before = model.get_layer("reused").get_weights()[0].copy()  # get_weights may share memory
     >>> x, y = np.ones((8, 4), "float32"), np.ones((8, 1), "float32")
     >>> _ = model.fit(x, y, epochs=2, verbose=0, callbacks=[Unfreeze(["reused"], epoch=2)])
     >>> bool((model.get_layer("reused").get_weights()[0] == before).all())
