@@ -73,6 +73,7 @@ class Unfreeze(_ordering.Arranged, keras.callbacks.Callback):
     Example:
 
     >>> import keras, numpy as np
+    >>> keras.utils.set_random_seed(0)
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="reused"),
     ...                           keras.layers.Dense(1, name="new_top")])
     >>> model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
