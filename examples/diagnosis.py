@@ -22,7 +22,7 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this keras_tricks
+import book_models  # examples/ is on sys.path when this script runs (and in the tests)
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -59,24 +59,6 @@ def _selu_batch_norm(seed):
             keras.layers.BatchNormalization(),
         ]
     return keras.Sequential(layers + [keras.layers.Dense(10, activation="softmax")])
-
-
-def _batch_norm_book(seed):
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential(
-        [
-            keras.Input(shape=(28, 28)),
-            keras.layers.Flatten(),
-            keras.layers.BatchNormalization(),
-            keras.layers.Dense(300, activation="relu", kernel_initializer="he_normal"),
-            keras.layers.BatchNormalization(),
-            keras.layers.Dense(100, activation="relu", kernel_initializer="he_normal"),
-            keras.layers.BatchNormalization(),
-            keras.layers.Dense(10, activation="softmax"),
-        ]
-    )
 
 
 def _recipe(name, seed):
@@ -165,7 +147,7 @@ PANEL = {
         3,
         None,
     ),
-    "batch_norm_book": (None, _batch_norm_book, _sgd(0.01), "unit", 3, None),
+    "batch_norm_book": (None, lambda s: book_models.bn_model("after", s), _sgd(0.01), "unit", 3, None),
 }
 
 
