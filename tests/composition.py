@@ -23,6 +23,7 @@ FACTORS = {
     "wrapper": [
         "none",
         "gc_none",
+        "gc_monitor",
         "gc_value",
         "gc_norm",
         "gc_global",
@@ -50,6 +51,7 @@ FACTORS = {
 KERAS_EQUIVALENT = {
     "none": {},
     "gc_none": {},
+    "gc_monitor": {},
     "gc_value": {"clipvalue": 0.5},
     "gc_norm": {"clipnorm": 0.5},
     "gc_global": {"global_clipnorm": 0.5},
@@ -57,6 +59,7 @@ KERAS_EQUIVALENT = {
 CLIPPING = {"gc_none": None, "gc_value": "value", "gc_norm": "norm", "gc_global": "global_norm"}
 CLIPPING.update({"gc_adaptive": "adaptive", "gc_percentile": "percentile", "gc_cyclic": "global_norm"})
 CLIPPING["lrm_gc"] = "global_norm"
+CLIPPING["gc_monitor"] = None  # GradientMonitor: GradientClipping(mode=None) under its own name
 
 EPOCHS = 6
 BATCH = 8
@@ -159,7 +162,9 @@ def optimizer(cell):
         if cell["rate"] == "float":  # a momentum schedule of its own
             momentum = keras.optimizers.schedules.PolynomialDecay(0.95, EPOCHS * STEPS_PER_EPOCH, 0.85)
         inner = kt_optimizers.CyclicMomentum(inner, schedule=momentum)
-    if wrapper in CLIPPING:
+    if wrapper == "gc_monitor":
+        inner = kt_optimizers.GradientMonitor(inner)
+    elif wrapper in CLIPPING:
         inner = kt_optimizers.GradientClipping(
             inner, CLIPPING[wrapper], threshold=0.5, clipping=0.05, percentile=50.0, window=8
         )
