@@ -223,6 +223,18 @@ def assert_public_api(module):
     )
 
 
+def sgd():
+    """A plain `SGD(0.1)`: the inner optimizer where any one will do."""
+    return keras.optimizers.SGD(0.1)
+
+
+def compiled_model():
+    """A compiled regression model on 3 features: `Dense(2, name="d")`, `Dense(1)`; SGD, MSE."""
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d"), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
 class ScriptedLogs(keras.callbacks.Callback):
     """Overwrites `logs` with scripted values at each epoch end (list it before the callback under test)."""
 

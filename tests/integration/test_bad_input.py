@@ -13,26 +13,17 @@ import pytest
 
 import keras_tricks
 from keras_tricks import callbacks, initializers, layers, optimizers, recipes, schedules
+from tests import helpers
 
 X = np.zeros((4, 3), "float32")
 
 
-def _sgd():
-    return keras.optimizers.SGD(0.1)
-
-
-def _model():
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d"), keras.layers.Dense(1)])
-    model.compile(optimizer="sgd", loss="mse")
-    return model
-
-
 def _lr_finder(**kwargs):
-    return keras_tricks.find_learning_rate(_model(), X, X[:, :1], **kwargs)
+    return keras_tricks.find_learning_rate(helpers.compiled_model(), X, X[:, :1], **kwargs)
 
 
 def _clip(**kwargs):
-    return optimizers.GradientClipping(_sgd(), **kwargs)
+    return optimizers.GradientClipping(helpers.sgd(), **kwargs)
 
 
 # (call, argument, value received, exception type); the test id is the argument's owner and name.
@@ -65,26 +56,26 @@ ROWS = {
         TypeError,
     ),
     "GradientMonitor.mode": (
-        lambda: optimizers.GradientMonitor(_sgd(), mode="global_norm"),
+        lambda: optimizers.GradientMonitor(helpers.sgd(), mode="global_norm"),
         "mode",
         "global_norm",
         TypeError,
     ),
     "GradientMonitor.skip_nonfinite": (
-        lambda: optimizers.GradientMonitor(_sgd(), skip_nonfinite=None),
+        lambda: optimizers.GradientMonitor(helpers.sgd(), skip_nonfinite=None),
         "skip_nonfinite",
         None,
         TypeError,
     ),
     "GradientClipping.clipnorm": (lambda: _clip(clipnorm=1.0), "clipnorm", 1.0, ValueError),
     "LearningRateMultipliers.multipliers": (
-        lambda: optimizers.LearningRateMultipliers(_sgd(), "dense/kernel"),
+        lambda: optimizers.LearningRateMultipliers(helpers.sgd(), "dense/kernel"),
         "multipliers",
         "dense/kernel",
         TypeError,
     ),
     "LearningRateMultipliers.multipliers[path]": (
-        lambda: optimizers.LearningRateMultipliers(_sgd(), {"dense/kernel": -1.0}),
+        lambda: optimizers.LearningRateMultipliers(helpers.sgd(), {"dense/kernel": -1.0}),
         "multipliers['dense/kernel']",
         -1.0,
         ValueError,
@@ -250,15 +241,27 @@ ROWS = {
         "cauchy",
         ValueError,
     ),
-    "lsuv.tol": (lambda: initializers.lsuv(_model(), X, tol=-1.0), "tol", -1.0, ValueError),
-    "lsuv.max_iter": (lambda: initializers.lsuv(_model(), X, max_iter=0), "max_iter", 0, ValueError),
-    "mc_predict.samples": (lambda: keras_tricks.mc_predict(_model(), X, samples=0), "samples", 0, ValueError),
+    "lsuv.tol": (lambda: initializers.lsuv(helpers.compiled_model(), X, tol=-1.0), "tol", -1.0, ValueError),
+    "lsuv.max_iter": (
+        lambda: initializers.lsuv(helpers.compiled_model(), X, max_iter=0),
+        "max_iter",
+        0,
+        ValueError,
+    ),
+    "mc_predict.samples": (
+        lambda: keras_tricks.mc_predict(helpers.compiled_model(), X, samples=0),
+        "samples",
+        0,
+        ValueError,
+    ),
     "find_learning_rate.min_lr": (lambda: _lr_finder(min_lr=-1.0), "min_lr", -1.0, ValueError),
     "find_learning_rate.steps": (lambda: _lr_finder(steps=0), "steps", 0, ValueError),
     "find_learning_rate.rule": (lambda: _lr_finder(rule="best"), "rule", "best", ValueError),
     "find_learning_rate.smoothing": (lambda: _lr_finder(smoothing=1.5), "smoothing", 1.5, ValueError),
     "ensemble_predict.weights": (
-        lambda: keras_tricks.ensemble_predict([_model(), _model()], X, weights=[1.0]),
+        lambda: keras_tricks.ensemble_predict(
+            [helpers.compiled_model(), helpers.compiled_model()], X, weights=[1.0]
+        ),
         "weights",
         [1.0],
         ValueError,

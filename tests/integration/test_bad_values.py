@@ -4,8 +4,8 @@ for it: `inf`, `nan`, a negative number, zero, a string, a bool and `None` where
 The table is generated from one list, `SIGNATURES`: each public callable with the kind of each of its
 arguments (`KINDS` says which values are wrong for a kind, and whether the mistake is one of type,
 `TypeError`, or of value, `ValueError`). `test_every_public_argument_has_a_kind` checks the list against
-the signatures themselves (`inspect.signature` of every name in the subpackages' `__all__`), so a new
-argument cannot be left out. Each row checks the exception type and that the message names the
+the signatures themselves (`inspect.signature` of every public callable, found from `keras_tricks.__all__`
+and each subpackage's `__all__`), so a new function or argument cannot be left out. Each row checks the exception type and that the message names the
 argument and echoes the value received (`Received: arg=value`). Structured arguments (optimizers,
 models, arrays, lists, dicts) are tried in tests/integration/test_bad_input.py.
 """
@@ -18,16 +18,8 @@ import numpy as np
 import pytest
 
 import keras_tricks
-from keras_tricks import (
-    callbacks,
-    datasets,
-    diagnostics,
-    initializers,
-    layers,
-    optimizers,
-    recipes,
-    schedules,
-)
+from keras_tricks import callbacks, diagnostics, initializers, layers, optimizers, recipes, schedules
+from tests import helpers
 
 T, V = TypeError, ValueError
 INF, NAN = math.inf, math.nan
@@ -60,16 +52,6 @@ KINDS = {
 }
 
 
-def _sgd():
-    return keras.optimizers.SGD(0.1)
-
-
-def _model():
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d"), keras.layers.Dense(1)])
-    model.compile(optimizer="sgd", loss="mse")
-    return model
-
-
 X = np.zeros((8, 3), "float32")
 
 # Every public callable: how to call it with valid values for what is not under test, and the kind of
@@ -77,7 +59,7 @@ X = np.zeros((8, 3), "float32")
 # test_every_public_argument_has_a_kind.
 SIGNATURES = {
     "GradientClipping": (
-        lambda **k: optimizers.GradientClipping(_sgd(), **k),
+        lambda **k: optimizers.GradientClipping(helpers.sgd(), **k),
         {
             "inner_optimizer": "object",
             "mode": "choice",
@@ -92,18 +74,18 @@ SIGNATURES = {
         },
     ),
     "GradientMonitor": (
-        lambda **k: optimizers.GradientMonitor(_sgd(), **k),
+        lambda **k: optimizers.GradientMonitor(helpers.sgd(), **k),
         {"inner_optimizer": "object", "update_ratios": "bool", "skip_nonfinite": "bool", "name": "object"},
     ),
     "LearningRateMultipliers": (
-        lambda **k: optimizers.LearningRateMultipliers(_sgd(), {"d": 0.5}, **k),
+        lambda **k: optimizers.LearningRateMultipliers(helpers.sgd(), {"d": 0.5}, **k),
         {"inner_optimizer": "object", "multipliers": "object", "strict": "bool", "name": "object"},
     ),
     "CyclicMomentum": (
         lambda **k: optimizers.CyclicMomentum(keras.optimizers.SGD(0.1, momentum=0.9), **k),
         {"inner_optimizer": "object", "schedule": "object", "name": "object"},
     ),
-    "unwrap": (lambda **k: optimizers.unwrap(_sgd(), **k), {"optimizer": "object", "cls": "object"}),
+    "unwrap": (lambda **k: optimizers.unwrap(helpers.sgd(), **k), {"optimizer": "object", "cls": "object"}),
     "OneCycle": (
         lambda **k: schedules.OneCycle(**{"max_learning_rate": 0.1, "total_steps": 100, **k}),
         {
@@ -234,7 +216,7 @@ SIGNATURES = {
         {"identifier": "object", "seed": "object"},
     ),
     "lsuv": (
-        lambda **k: initializers.lsuv(**{"model": _model(), "x_batch": X, **k}),
+        lambda **k: initializers.lsuv(**{"model": helpers.compiled_model(), "x_batch": X, **k}),
         {
             "model": "object",
             "x_batch": "object",
@@ -254,7 +236,9 @@ SIGNATURES = {
         },
     ),
     "find_learning_rate": (
-        lambda **k: keras_tricks.find_learning_rate(**{"model": _model(), "x": X, "y": X[:, :1], **k}),
+        lambda **k: keras_tricks.find_learning_rate(
+            **{"model": helpers.compiled_model(), "x": X, "y": X[:, :1], **k}
+        ),
         {
             "model": "object",
             "x": "object",
@@ -270,15 +254,15 @@ SIGNATURES = {
         },
     ),
     "ensemble_predict": (
-        lambda **k: keras_tricks.ensemble_predict(**{"models": [_model()], "x": X, **k}),
+        lambda **k: keras_tricks.ensemble_predict(**{"models": [helpers.compiled_model()], "x": X, **k}),
         {"models": "object", "x": "object", "weights": "object", "batch_size": "object", "verbose": "object"},
     ),
     "activation_stats": (
-        lambda **k: diagnostics.activation_stats(**{"model": _model(), "x": X, **k}),
+        lambda **k: diagnostics.activation_stats(**{"model": helpers.compiled_model(), "x": X, **k}),
         {"model": "object", "x": "object", "bins": "positive_int"},
     ),
     "diagnose": (
-        lambda **k: diagnostics.diagnose(**{"model": _model(), "x": X, "y": X[:, :1], **k}),
+        lambda **k: diagnostics.diagnose(**{"model": helpers.compiled_model(), "x": X, "y": X[:, :1], **k}),
         {
             "model": "object",
             "x": "object",
@@ -289,7 +273,10 @@ SIGNATURES = {
             "seed": "int",
         },
     ),
-    "variable_keys": (lambda **k: diagnostics.variable_keys(**{"model": _model(), **k}), {"model": "object"}),
+    "variable_keys": (
+        lambda **k: diagnostics.variable_keys(**{"model": helpers.compiled_model(), **k}),
+        {"model": "object"},
+    ),
     "default_dnn": (
         lambda **k: recipes.default_dnn(
             **{"n_hidden": 1, "n_neurons": 4, "n_outputs": 2, "input_shape": (3,), **k}
@@ -323,11 +310,11 @@ SIGNATURES = {
         {"name": "choice", "learning_rate": "positive_or_none"},
     ),
     "check_self_normalizing": (
-        lambda **k: recipes.check_self_normalizing(**{"model": _model(), **k}),
+        lambda **k: recipes.check_self_normalizing(**{"model": helpers.compiled_model(), **k}),
         {"model": "object"},
     ),
     "load_fashion_mnist": (
-        lambda **k: datasets.load_fashion_mnist(**{"debian_dir": "/nonexistent", **k}),
+        lambda **k: keras_tricks.datasets.load_fashion_mnist(**{"debian_dir": "/nonexistent", **k}),
         {"pixels": "choice", "cache_dir": "path_or_none", "debian_dir": "string"},
     ),
 }
@@ -339,28 +326,27 @@ def _dropout_model():
     return model
 
 
-PUBLIC = {
-    "optimizers": optimizers,
-    "schedules": schedules,
-    "layers": layers,
-    "callbacks": callbacks,
-    "initializers": initializers,
-    "diagnostics": diagnostics,
-    "recipes": recipes,
-    "datasets": datasets,
-}
+# The figures take what training logged, not arguments a user types: tests/test_plot.py tries them.
+NOT_IN_THIS_TABLE = {"plot"}
 NOT_CALLABLE_WITH_ARGUMENTS = {"DatasetError", "Diagnosis", "Finding", "CODES", "THRESHOLDS"}
 
 
 def _public_callables():
-    found = {"find_learning_rate": keras_tricks.find_learning_rate, "mc_predict": keras_tricks.mc_predict}
-    found["ensemble_predict"] = keras_tricks.ensemble_predict
-    found["OneCycle.from_epochs"] = schedules.OneCycle.from_epochs
-    for module in PUBLIC.values():
-        for name in module.__all__:
-            obj = getattr(module, name)
-            if name not in NOT_CALLABLE_WITH_ARGUMENTS and callable(obj) and not inspect.ismodule(obj):
-                found[name] = obj
+    """Every public callable: the top-level functions and what each subpackage's `__all__` lists."""
+    found = {"OneCycle.from_epochs": schedules.OneCycle.from_epochs}
+    for name in keras_tricks.__all__:
+        obj = getattr(keras_tricks, name)
+        if not inspect.ismodule(obj):
+            found[name] = obj  # find_learning_rate, mc_predict, ensemble_predict
+        elif name not in NOT_IN_THIS_TABLE:
+            for member in obj.__all__:
+                value = getattr(obj, member)
+                if (
+                    member not in NOT_CALLABLE_WITH_ARGUMENTS
+                    and callable(value)
+                    and not inspect.ismodule(value)
+                ):
+                    found[member] = value
     return found
 
 
