@@ -5,8 +5,9 @@ The table is generated from one list, `SIGNATURES`: each public callable with th
 arguments (`KINDS` says which values are wrong for a kind, and whether the mistake is one of type,
 `TypeError`, or of value, `ValueError`). `test_every_public_argument_has_a_kind` checks the list against
 the signatures themselves (`inspect.signature` of every public callable, found from `keras_tricks.__all__`
-and each subpackage's `__all__`), so a new function or argument cannot be left out. Each row checks the exception type and that the message names the
-argument and echoes the value received (`Received: arg=value`). Structured arguments (optimizers,
+and each subpackage's `__all__`), so a new function or argument cannot be left out. Each row checks the
+exception type and that the message names the argument and echoes the value received
+(`Received: arg=value`). Structured arguments (optimizers,
 models, arrays, lists, dicts) are tried in tests/integration/test_bad_input.py.
 """
 
