@@ -3,14 +3,13 @@
 A section script (`examples/batch_norm.py`, ...) is a declaration on one contract:
 
     QUICK = Settings(samples=10_000, epochs=1)          # the tour's default: a subset, few epochs
-    SECTION = Section(
-        name="batch-norm",                               # its name on the tour's command line
-        page="batch-norm.md",                            # its docs page (a difference from the book)
-        run=run,                                         # run(args, seed, settings) -> list of Row
-        quick=QUICK,
-        book=QUICK.replace(samples=None, epochs=2),      # --full: the book's epochs on 55,000 images
-        smoke=QUICK.replace(samples=1024),               # the tests' smallest run
-    )
+    FULL = QUICK.replace(samples=None, epochs=2)        # --full: the book's epochs on 55,000 images
+    SMOKE = QUICK.replace(samples=1024)                 # the tests' smallest run
+
+    def run(args, seed, settings): ...                  # -> list of Row
+
+    # its name on the tour's command line, its docs page (a difference from the book), run, the settings
+    SECTION = Section("batch-norm", "batch-norm.md", run, quick=QUICK, book=FULL, smoke=SMOKE)
 
     if __name__ == "__main__":
         run_alone(SECTION)

@@ -20,6 +20,10 @@ NETS = {  # name: (activation, initializer, the book's validation accuracy after
     "ReLU": ("relu", "he_normal", 0.7054),
 }
 
+QUICK = Settings(samples=10_000, epochs=2, extra={"depth": DEPTH})
+FULL = QUICK.replace(samples=None, epochs=5)
+SMOKE = QUICK.replace(samples=512, epochs=1, depth=10)
+
 
 def activation_figure():
     """The chapter's activation functions, computed by Keras 3's own layers and activations."""
@@ -91,15 +95,7 @@ def run(args, seed, settings):
     return rows
 
 
-QUICK = Settings(samples=10_000, epochs=2, extra={"depth": DEPTH})
-SECTION = Section(
-    name="activations",
-    page="activations.md",
-    run=run,
-    quick=QUICK,
-    book=QUICK.replace(samples=None, epochs=5),
-    smoke=QUICK.replace(samples=512, epochs=1, depth=10),
-)
+SECTION = Section("activations", "activations.md", run, quick=QUICK, book=FULL, smoke=SMOKE)
 
 if __name__ == "__main__":
     run_alone(SECTION)

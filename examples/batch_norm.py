@@ -19,6 +19,10 @@ from book_models import bn_model
 
 BOOK = {"after": 0.8650, "before": 0.8646}  # validation accuracy after 2 epochs
 
+QUICK = Settings(samples=10_000, epochs=1)
+FULL = QUICK.replace(samples=None, epochs=2)
+SMOKE = QUICK.replace(samples=1024)
+
 
 def parameter_counts(model):
     """(total, non-trainable) parameter counts, as `model.summary()` prints them."""
@@ -67,15 +71,7 @@ def run(args, seed, settings):
     return rows
 
 
-QUICK = Settings(samples=10_000, epochs=1)
-SECTION = Section(
-    name="batch-norm",
-    page="batch-norm.md",
-    run=run,
-    quick=QUICK,
-    book=QUICK.replace(samples=None, epochs=2),
-    smoke=QUICK.replace(samples=1024),
-)
+SECTION = Section("batch-norm", "batch-norm.md", run, quick=QUICK, book=FULL, smoke=SMOKE)
 
 if __name__ == "__main__":
     run_alone(SECTION)

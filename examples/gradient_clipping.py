@@ -24,10 +24,30 @@ MODES = {  # label: GradientClipping arguments
     "percentile (AutoClip), p = 10": {"mode": "percentile", "percentile": 10.0},
 }
 
+QUICK = Settings(samples=5_000, epochs=1)  # six models in the quick budget
+FULL = QUICK.replace(samples=None, epochs=2)  # the batch-norm section's 2 epochs
+SMOKE = QUICK.replace(samples=512)
+
+
+def modes_figure(logs):
+    """Per mode: the fraction of steps clipped and the validation accuracy, last epoch."""
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+    labels = list(MODES)
+    left.barh(labels, [logs[label]["grad_clip_rate"] for label in labels], color="tab:red")
+    left.set(xlabel="fraction of steps clipped (last epoch)", xlim=(0, 1.05))
+    left.invert_yaxis()
+    right.barh(labels, [logs[label]["val_accuracy"] for label in labels])
+    low = min(logs[label]["val_accuracy"] for label in labels)
+    right.set(xlabel="validation accuracy", xlim=(max(0, low - 0.05), 1))
+    figure.suptitle("Gradient clipping on the book's BN model (SGD 0.01), GradientNormLogger's clip rate")
+    figure.tight_layout()
+    return figure
+
 
 def run(args, seed, settings):
     import keras
-    import matplotlib.pyplot as plt
 
     from keras_tricks.callbacks import GradientNormLogger
     from keras_tricks.optimizers import GradientClipping
@@ -58,29 +78,11 @@ def run(args, seed, settings):
             ),
         ]
     if seed == 42:
-        figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
-        labels = list(MODES)
-        left.barh(labels, [logs[label]["grad_clip_rate"] for label in labels], color="tab:red")
-        left.set(xlabel="fraction of steps clipped (last epoch)", xlim=(0, 1.05))
-        left.invert_yaxis()
-        right.barh(labels, [logs[label]["val_accuracy"] for label in labels])
-        low = min(logs[label]["val_accuracy"] for label in labels)
-        right.set(xlabel="validation accuracy", xlim=(max(0, low - 0.05), 1))
-        figure.suptitle("Gradient clipping on the book's BN model (SGD 0.01), GradientNormLogger's clip rate")
-        figure.tight_layout()
-        save_figure(figure, args, "gradient_clipping_modes")
+        save_figure(modes_figure(logs), args, "gradient_clipping_modes")
     return rows
 
 
-QUICK = Settings(samples=5_000, epochs=1)  # six models in the quick budget
-SECTION = Section(
-    name="gradient-clipping",
-    page="gradient-clipping.md",
-    run=run,
-    quick=QUICK,
-    book=QUICK.replace(samples=None, epochs=2),  # the batch-norm section's 2 epochs
-    smoke=QUICK.replace(samples=512),
-)
+SECTION = Section("gradient-clipping", "gradient-clipping.md", run, quick=QUICK, book=FULL, smoke=SMOKE)
 
 if __name__ == "__main__":
     run_alone(SECTION)

@@ -22,6 +22,10 @@ from _common import Row, Section, Settings, run_alone, save_figure, train, train
 
 SETTINGS = ("sigmoid, N(0, 1)", "sigmoid, Glorot", "ReLU, He")  # keys of vanishing_gradients.SETTINGS
 
+QUICK = Settings(samples=10_000, epochs=2, extra={"depth": 20})  # depth: hidden layers of the trained nets
+FULL = QUICK.replace(samples=None, epochs=3)  # the book trains nothing here: 3 epochs show the trend
+SMOKE = QUICK.replace(samples=512, epochs=1, depth=6)
+
 
 def figure_11_1():
     """The book's Figure 11-1: the sigmoid, its linear part near 0, and where it saturates."""
@@ -153,15 +157,7 @@ def run(args, seed, settings):
     return rows
 
 
-QUICK = Settings(samples=10_000, epochs=2, extra={"depth": 20})  # depth: hidden layers of the trained nets
-SECTION = Section(
-    name="initialization",
-    page="initialization.md",
-    run=run,
-    quick=QUICK,
-    book=QUICK.replace(samples=None, epochs=3),  # the book trains nothing here: 3 epochs show the trend
-    smoke=QUICK.replace(samples=512, epochs=1, depth=6),
-)
+SECTION = Section("initialization", "initialization.md", run, quick=QUICK, book=FULL, smoke=SMOKE)
 
 if __name__ == "__main__":
     run_alone(SECTION)

@@ -22,6 +22,10 @@ from book_models import build_model
 
 LR0, DECAY = 0.01, 0.98
 
+QUICK = Settings(samples=5_000, epochs=3)
+FULL = QUICK.replace(samples=None, epochs=25)
+SMOKE = QUICK.replace(samples=640)
+
 
 def per_epoch_decay(steps_per_epoch):
     """η₀ · 0.98^epoch, constant within an epoch."""
@@ -96,15 +100,7 @@ def run(args, seed, settings):
     ]
 
 
-QUICK = Settings(samples=5_000, epochs=3)
-SECTION = Section(
-    name="lr-decay",
-    page="lr-scheduling.md",
-    run=run,
-    quick=QUICK,
-    book=QUICK.replace(samples=None, epochs=25),
-    smoke=QUICK.replace(samples=640),
-)
+SECTION = Section("lr-decay", "lr-scheduling.md", run, quick=QUICK, book=FULL, smoke=SMOKE)
 
 if __name__ == "__main__":
     run_alone(SECTION)

@@ -19,6 +19,10 @@ Runs on jax, tensorflow and torch (torch is about three times slower per epoch o
 from _common import Row, Section, Settings, run_alone, save_figure, train
 from book_models import build_model
 
+QUICK = Settings(samples=5_000, epochs=2)
+FULL = QUICK.replace(samples=None, epochs=10)
+SMOKE = QUICK.replace(samples=1_000, epochs=1)
+
 
 def optimizers():
     """(name, the book's validation accuracy after 10 epochs, a new optimizer, quick-run floor)."""
@@ -68,15 +72,7 @@ def run(args, seed, settings):
     return rows
 
 
-QUICK = Settings(samples=5_000, epochs=2)
-SECTION = Section(
-    name="optimizers",
-    page="optimizers.md",
-    run=run,
-    quick=QUICK,
-    book=QUICK.replace(samples=None, epochs=10),
-    smoke=QUICK.replace(samples=1_000, epochs=1),
-)
+SECTION = Section("optimizers", "optimizers.md", run, quick=QUICK, book=FULL, smoke=SMOKE)
 
 if __name__ == "__main__":
     run_alone(SECTION)

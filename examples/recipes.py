@@ -21,6 +21,10 @@ Runs on jax, tensorflow and torch.
 
 from _common import Row, Section, Settings, run_alone, save_figure, train
 
+QUICK = Settings(samples=5_000, epochs=2)
+FULL = QUICK.replace(samples=None, epochs=10)
+SMOKE = QUICK.replace(samples=1_000, epochs=1)
+
 
 def models(seed):
     """(name, the book's number, model, pixels, quick floor) for both tables."""
@@ -78,15 +82,7 @@ def run(args, seed, settings):
     return rows
 
 
-QUICK = Settings(samples=5_000, epochs=2)
-SECTION = Section(
-    name="recipes",
-    page="recipes.md",
-    run=run,
-    quick=QUICK,
-    book=QUICK.replace(samples=None, epochs=10),
-    smoke=QUICK.replace(samples=1_000, epochs=1),
-)
+SECTION = Section("recipes", "recipes.md", run, quick=QUICK, book=FULL, smoke=SMOKE)
 
 if __name__ == "__main__":
     run_alone(SECTION)

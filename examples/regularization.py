@@ -18,6 +18,11 @@ Runs on jax, tensorflow and torch.
 
 from _common import Row, Section, Settings, book_test_set, run_alone, save_figure, train
 
+# test_samples: test images for evaluate and MC dropout (None: all 10,000); mc_samples: MC dropout passes.
+QUICK = Settings(samples=5_000, epochs=2, extra={"test_samples": 2_000, "mc_samples": 100})
+FULL = QUICK.replace(samples=None, epochs=None, test_samples=None)  # the book's epochs: 2 or 10
+SMOKE = QUICK.replace(samples=1_000, epochs=1, test_samples=200, mc_samples=10)
+
 
 def _model(seed, hidden, dropout=0.0, **dense):
     import keras
@@ -113,16 +118,7 @@ def run(args, seed, settings):
     return rows
 
 
-# test_samples: test images for evaluate and MC dropout (None: all 10,000); mc_samples: MC dropout passes.
-QUICK = Settings(samples=5_000, epochs=2, extra={"test_samples": 2_000, "mc_samples": 100})
-SECTION = Section(
-    name="regularization",
-    page="regularization.md",
-    run=run,
-    quick=QUICK,
-    book=QUICK.replace(samples=None, epochs=None, test_samples=None),  # the book's epochs: 2 or 10
-    smoke=QUICK.replace(samples=1_000, epochs=1, test_samples=200, mc_samples=10),
-)
+SECTION = Section("regularization", "regularization.md", run, quick=QUICK, book=FULL, smoke=SMOKE)
 
 if __name__ == "__main__":
     run_alone(SECTION)

@@ -24,6 +24,10 @@ import math
 from _common import Row, Section, Settings, run_alone, save_figure, train, training_set
 from book_models import build_model
 
+QUICK = Settings(samples=5_000, epochs=2)
+FULL = QUICK.replace(samples=None, epochs=None)  # each experiment's own epochs in the book: 10 or 25
+SMOKE = QUICK.replace(samples=1_280, epochs=1)
+
 
 def exponential_decay_fn(epoch):
     """The book's `exponential_decay(lr0=0.01, s=20)`: 0.01 · 0.1^(epoch / 20), for LearningRateScheduler."""
@@ -232,15 +236,7 @@ def run(args, seed, settings):
     return rows
 
 
-QUICK = Settings(samples=5_000, epochs=2)
-SECTION = Section(
-    name="schedules",
-    page="lr-scheduling.md",
-    run=run,
-    quick=QUICK,
-    book=QUICK.replace(samples=None, epochs=None),  # each experiment's own epochs in the book: 10 or 25
-    smoke=QUICK.replace(samples=1_280, epochs=1),
-)
+SECTION = Section("schedules", "lr-scheduling.md", run, quick=QUICK, book=FULL, smoke=SMOKE)
 
 if __name__ == "__main__":
     run_alone(SECTION)

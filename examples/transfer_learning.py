@@ -27,6 +27,12 @@ BOOK = {
     "transfer gain, B on A (two compiles) − B from scratch: test accuracy": 0.9385 - 0.9185,
 }
 
+# samples and epochs: model A's (the book's: all of task A, 20 epochs); model B trains on the book's 200
+# images in every mode.
+QUICK = Settings(samples=10_000, epochs=5, extra={"epochs_b": 20, "frozen_epochs": 4})
+FULL = QUICK.replace(samples=None, epochs=20)
+SMOKE = QUICK.replace(samples=2000, epochs=1, epochs_b=6, frozen_epochs=2)
+
 
 def split_tasks(x, y):
     """Task A: the 8 other classes, relabelled 0..7. Task B: pullover (1) vs T-shirt/top (0)."""
@@ -146,17 +152,7 @@ def run(args, seed, settings):
     return rows
 
 
-# samples and epochs: model A's (the book's: all of task A, 20 epochs); model B trains on the book's 200
-# images in every mode.
-QUICK = Settings(samples=10_000, epochs=5, extra={"epochs_b": 20, "frozen_epochs": 4})
-SECTION = Section(
-    name="transfer",
-    page="transfer-learning.md",
-    run=run,
-    quick=QUICK,
-    book=QUICK.replace(samples=None, epochs=20),
-    smoke=QUICK.replace(samples=2000, epochs=1, epochs_b=6, frozen_epochs=2),
-)
+SECTION = Section("transfer", "transfer-learning.md", run, quick=QUICK, book=FULL, smoke=SMOKE)
 
 if __name__ == "__main__":
     run_alone(SECTION)
