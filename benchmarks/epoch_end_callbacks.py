@@ -27,14 +27,7 @@ def make_configs(args):
     x, y = harness.fashion_mnist_subset(args.samples)
     state = tempfile.mkdtemp(prefix="keras_tricks_bench_")
 
-    def build():
-        model = harness.book_mlp()
-        model.compile(
-            loss="sparse_categorical_crossentropy",
-            optimizer=keras.optimizers.SGD(learning_rate=0.01),
-            metrics=["accuracy"],
-        )
-        return model
+    build = harness.book_mlp_builder()
 
     def early_stopping():
         return [

@@ -29,86 +29,68 @@ from benchmarks import harness  # noqa: E402
 SETTINGS = {"": {}, "spe=8, ": {"steps_per_execution": 8}, "jit, ": {"jit_compile": True}}
 
 
+def adam(**kwargs):
+    import keras
+
+    return keras.optimizers.Adam(1e-3, **kwargs)
+
+
+def logger():
+    from keras_tricks.callbacks import GradientNormLogger
+
+    return [GradientNormLogger(per_layer=True)]
+
+
+def diagnose():
+    from keras_tricks.callbacks import Diagnose
+
+    return [Diagnose(verbose=0)]
+
+
+def comparisons(prefix):
+    """(name, optimizer factory, callbacks factory, baseline's name) for one compile setting, whose names
+    start with `prefix`."""
+    from keras_tricks.optimizers import GradientClipping
+
+    def clipping(*args, **kwargs):
+        return lambda: GradientClipping(adam(), *args, **kwargs)
+
+    plain, keras_clip = f"{prefix}plain fit", f"{prefix}Keras global_clipnorm=1"
+    observer = f"{prefix}GradientClipping mode=None + logger"
+    return [
+        (plain, adam, list, plain),
+        (keras_clip, lambda: adam(global_clipnorm=1.0), list, plain),
+        (f"{prefix}GradientClipping global_norm + logger", clipping("global_norm", 1.0), logger, keras_clip),
+        (observer, clipping(mode=None), logger, plain),
+        (
+            f"{prefix}GradientClipping mode=None, skip_nonfinite=True + logger",
+            clipping(mode=None, skip_nonfinite=True),
+            logger,
+            plain,
+        ),
+        (f"{prefix}GradientClipping adaptive + logger", clipping("adaptive"), logger, keras_clip),
+        (f"{prefix}GradientClipping percentile + logger", clipping("percentile"), logger, keras_clip),
+        (f"{prefix}GradientClipping mode=None + Diagnose", clipping(mode=None), diagnose, observer),
+    ]
+
+
 def make_configs(args):
     import keras
 
-    from keras_tricks.callbacks import Diagnose, GradientNormLogger
-    from keras_tricks.optimizers import GradientClipping
-
     x, y = harness.fashion_mnist_subset(args.samples)
-
-    def builder(make_optimizer, compile_kwargs):
-        def build():
-            model = harness.book_mlp()
-            model.compile(
-                loss="sparse_categorical_crossentropy",
-                optimizer=make_optimizer(),
-                metrics=["accuracy"],
-                **compile_kwargs,
-            )
-            return model
-
-        return build
-
-    def adam(**kwargs):
-        return keras.optimizers.Adam(1e-3, **kwargs)
-
-    def logger():
-        return [GradientNormLogger(per_layer=True)]
-
-    def diagnose():
-        return [Diagnose(verbose=0)]
-
-    configs = []
     # Keras's torch trainer refuses steps_per_execution > 1, and jit_compile means torch.compile there
     # (minutes of compilation per configuration): torch is measured in the default setting only.
     settings = {"": {}} if keras.backend.backend() == "torch" else SETTINGS
+    configs = []
     for prefix, compile_kwargs in settings.items():
-        plain, keras_clip = f"{prefix}plain fit", f"{prefix}Keras global_clipnorm=1"
-        observer = f"{prefix}GradientClipping mode=None + logger"
-        rows = [
-            (plain, adam, list, plain),
-            (keras_clip, lambda: adam(global_clipnorm=1.0), list, plain),
-            (
-                f"{prefix}GradientClipping global_norm + logger",
-                lambda: GradientClipping(adam(), "global_norm", 1.0),
-                logger,
-                keras_clip,
-            ),
-            (observer, lambda: GradientClipping(adam(), mode=None), logger, plain),
-            (
-                f"{prefix}GradientClipping mode=None, skip_nonfinite=True + logger",
-                lambda: GradientClipping(adam(), mode=None, skip_nonfinite=True),
-                logger,
-                plain,
-            ),
-            (
-                f"{prefix}GradientClipping adaptive + logger",
-                lambda: GradientClipping(adam(), "adaptive"),
-                logger,
-                keras_clip,
-            ),
-            (
-                f"{prefix}GradientClipping percentile + logger",
-                lambda: GradientClipping(adam(), "percentile"),
-                logger,
-                keras_clip,
-            ),
-            (
-                f"{prefix}GradientClipping mode=None + Diagnose",
-                lambda: GradientClipping(adam(), mode=None),
-                diagnose,
-                observer,
-            ),
-        ]
-        for name, make_optimizer, callbacks, baseline in rows:
+        for name, make_optimizer, callbacks, baseline in comparisons(prefix):
             configs.append(
                 harness.Config(
                     name,
-                    builder(make_optimizer, compile_kwargs),
+                    harness.book_mlp_builder(make_optimizer, **compile_kwargs),
                     callbacks=callbacks,
                     batch_size=args.batch_size,
-                    baseline=None if name == plain and not prefix else baseline,
+                    baseline=baseline if configs else None,  # the first one: the whole run's baseline
                 )
             )
     return configs, x, y

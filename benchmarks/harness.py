@@ -58,6 +58,28 @@ def book_mlp(seed=42, activation="relu", initializer="he_normal"):
     return build_model(seed, activation=activation, initializer=initializer)
 
 
+def compile_book(model, optimizer, **compile_kwargs):
+    """Compiles `model` as the book does (sparse categorical cross-entropy, accuracy); returns it."""
+    model.compile(
+        loss="sparse_categorical_crossentropy", optimizer=optimizer, metrics=["accuracy"], **compile_kwargs
+    )
+    return model
+
+
+def book_mlp_builder(make_optimizer=None, **compile_kwargs):
+    """A `Config.build`: `book_mlp()` compiled by `compile_book` with `make_optimizer()` (a new optimizer per
+    build; default: SGD at 0.01) and `compile_kwargs` (`steps_per_execution`, `jit_compile`, ...)."""
+
+    def build():
+        import keras
+
+        model = book_mlp()
+        optimizer = keras.optimizers.SGD(learning_rate=0.01) if make_optimizer is None else make_optimizer()
+        return compile_book(model, optimizer, **compile_kwargs)
+
+    return build
+
+
 def fashion_mnist_subset(samples):
     """The first `samples` training images of the book's split, pixels in [0, 1]."""
     from keras_tricks.datasets import load_fashion_mnist

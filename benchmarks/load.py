@@ -36,21 +36,14 @@ def rss_mib():
     raise RuntimeError("no VmRSS line in /proc/self/status")
 
 
-def measure(steps=50_000, every=100, checkpoint=5_000, steps_per_epoch=1_000):
-    """Trains `steps` steps and returns the checkpoints: `{"step", "rss_mib", "weights",
-    "optimizer_variables", "live_variables", "reads"}` each, plus the logged statistics' last values."""
+def tiny_problem(steps_per_epoch):
+    """`(x, y, model)`: `steps_per_epoch` batches of a linear target, and 4 → Dense(8, tanh) → Dense(1)
+    compiled with `GradientClipping(SGD(0.01), "global_norm", 1.0)`."""
     import keras
     import numpy as np
 
-    from keras_tricks.callbacks import GradientNormLogger
     from keras_tricks.optimizers import GradientClipping
 
-    if steps % steps_per_epoch or checkpoint % every:
-        raise ValueError(
-            "Expected steps to be a multiple of steps_per_epoch and checkpoint of every. Received: "
-            f"steps={steps}, steps_per_epoch={steps_per_epoch}, checkpoint={checkpoint}, every={every}"
-        )
-    gc.collect()  # what earlier work left unreachable must not vanish between two counts
     rng = np.random.default_rng(0)
     x = rng.normal(size=(steps_per_epoch * BATCH, 4)).astype("float32")
     y = (x @ rng.normal(size=(4, 1))).astype("float32")
@@ -59,7 +52,32 @@ def measure(steps=50_000, every=100, checkpoint=5_000, steps_per_epoch=1_000):
         [keras.Input((4,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)]
     )
     model.compile(loss="mse", optimizer=GradientClipping(keras.optimizers.SGD(0.01), "global_norm", 1.0))
-    logger = GradientNormLogger(per_layer=True, every_n_steps=every)
+    return x, y, model
+
+
+def snapshot(model, step, reads):
+    """One checkpoint: the step, resident memory, the model's and optimizer's variables, every
+    `keras.Variable` alive in the process, and the logger's reads so far."""
+    import keras
+
+    gc.collect()
+    with warnings.catch_warnings():  # isinstance on torch's deprecated module attributes warns
+        warnings.simplefilter("ignore")
+        live = sum(isinstance(o, keras.Variable) for o in gc.get_objects())
+    return {
+        "step": step,
+        "rss_mib": round(rss_mib(), 2),
+        "weights": len(model.weights),
+        "optimizer_variables": len(model.optimizer.variables),
+        "live_variables": live,
+        "reads": reads,
+    }
+
+
+def checkpoint_recorder(steps_per_epoch, checkpoint):
+    """A callback that counts the logger's reads (batches whose logs hold `grad_norm`), keeps the last
+    read, and takes a `snapshot` every `checkpoint` steps in `rows`."""
+    import keras
 
     class Checkpoints(keras.callbacks.Callback):
         def __init__(self):
@@ -75,22 +93,25 @@ def measure(steps=50_000, every=100, checkpoint=5_000, steps_per_epoch=1_000):
                 self.last_logs = {k: float(v) for k, v in logs.items() if k.startswith("grad_")}
             step = self.epoch * steps_per_epoch + batch + 1
             if step % checkpoint == 0:
-                gc.collect()
-                with warnings.catch_warnings():  # isinstance on torch's deprecated module attributes warns
-                    warnings.simplefilter("ignore")
-                    live = sum(isinstance(o, keras.Variable) for o in gc.get_objects())
-                self.rows.append(
-                    {
-                        "step": step,
-                        "rss_mib": round(rss_mib(), 2),
-                        "weights": len(model.weights),
-                        "optimizer_variables": len(model.optimizer.variables),
-                        "live_variables": live,
-                        "reads": self.reads,
-                    }
-                )
+                self.rows.append(snapshot(self.model, step, self.reads))
 
-    checkpoints = Checkpoints()
+    return Checkpoints()
+
+
+def measure(steps=50_000, every=100, checkpoint=5_000, steps_per_epoch=1_000):
+    """Trains `steps` steps and returns the checkpoints: `{"step", "rss_mib", "weights",
+    "optimizer_variables", "live_variables", "reads"}` each, plus the logged statistics' last values."""
+    from keras_tricks.callbacks import GradientNormLogger
+
+    if steps % steps_per_epoch or checkpoint % every:
+        raise ValueError(
+            "Expected steps to be a multiple of steps_per_epoch and checkpoint of every. Received: "
+            f"steps={steps}, steps_per_epoch={steps_per_epoch}, checkpoint={checkpoint}, every={every}"
+        )
+    gc.collect()  # what earlier work left unreachable must not vanish between two counts
+    x, y, model = tiny_problem(steps_per_epoch)
+    logger = GradientNormLogger(per_layer=True, every_n_steps=every)
+    checkpoints = checkpoint_recorder(steps_per_epoch, checkpoint)
     model.fit(
         x,
         y,

@@ -55,19 +55,11 @@ def book_one_cycle_scheduler(iterations, max_lr):
 
 
 def make_configs(args):
-    import keras
 
     x, y = harness.fashion_mnist_subset(args.samples)
     steps = (args.epochs + args.warmup) * -(-len(x) // 32)
 
-    def build():
-        model = harness.book_mlp()
-        model.compile(
-            loss="sparse_categorical_crossentropy",
-            optimizer=keras.optimizers.SGD(learning_rate=0.01),
-            metrics=["accuracy"],
-        )
-        return model
+    build = harness.book_mlp_builder()
 
     scheduler = book_one_cycle_scheduler(steps, max_lr=0.1)  # one instance: its iteration count carries on
     configs = [

@@ -28,16 +28,7 @@ def make_configs(args):
     steps = (args.epochs + args.warmup) * -(-len(x) // 32)
 
     def build(learning_rate):
-        def build_model():
-            model = harness.book_mlp()
-            model.compile(
-                loss="sparse_categorical_crossentropy",
-                optimizer=keras.optimizers.SGD(learning_rate=learning_rate()),
-                metrics=["accuracy"],
-            )
-            return model
-
-        return build_model
+        return harness.book_mlp_builder(lambda: keras.optimizers.SGD(learning_rate=learning_rate()))
 
     scheduler = book_one_cycle_scheduler(steps, max_lr=0.1)  # one instance: its iteration count carries on
     configs = [

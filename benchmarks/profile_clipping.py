@@ -66,8 +66,7 @@ def make(name):
         "GradientClipping adaptive + logger": lambda: GradientClipping(adam(), "adaptive"),
         "GradientClipping percentile + logger": lambda: GradientClipping(adam(), "percentile"),
     }
-    model = harness.book_mlp()
-    model.compile(loss="sparse_categorical_crossentropy", optimizer=optimizers[name](), metrics=["accuracy"])
+    model = harness.compile_book(harness.book_mlp(), optimizers[name]())
     callbacks = [GradientNormLogger(per_layer=True)] if "logger" in name else []
     return model, callbacks
 

@@ -39,12 +39,7 @@ def make_configs(args):
             hidden[name] = model.layers[1:4]  # after Flatten, before the output layer
             for layer in hidden[name]:
                 layer.trainable = not frozen
-            model.compile(
-                loss="sparse_categorical_crossentropy",
-                optimizer=keras.optimizers.SGD(learning_rate=0.01),
-                metrics=["accuracy"],
-            )
-            return model
+            return harness.compile_book(model, keras.optimizers.SGD(learning_rate=0.01))
 
         return _build
 
