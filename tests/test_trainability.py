@@ -7,9 +7,11 @@ The reference for each training step is a twin model compiled by Keras in the ne
 
 import keras
 import numpy as np
+import pytest
 
 from keras_tricks.callbacks import Unfreeze, _trainability
 from keras_tricks.optimizers import GradientClipping, _chain
+from tests import helpers
 
 X = np.linspace(-1.0, 1.0, 24, dtype="float32").reshape(8, 3)
 Y = np.linspace(0.5, -0.5, 8, dtype="float32").reshape(8, 1)
@@ -232,3 +234,78 @@ def test_a_replaced_optimizer_continues_the_old_ones_steps_and_is_in_the_compile
     model.train_on_batch(X, Y)
     _assert_weights(model, expected)
     assert int(_numpy(model.optimizer.iterations)) == 3
+
+
+# refresh keeps what it compiled
+
+
+def _optimizer(kind):
+    adam = keras.optimizers.Adam(0.01)
+    if kind == "clipping":
+        return GradientClipping(adam, mode="global_norm", threshold=0.5)
+    if kind == "loss_scale":
+        return keras.optimizers.LossScaleOptimizer(adam)
+    return adam
+
+
+def _fits_with_unfreeze(kind, gradual, cached, loss_after=None):
+    """Four one-`Unfreeze` fits of one model; `cached=False` drops the kept functions before each fit
+    (`make_train_function(force=True)` replaces the train function that holds them): the reference.
+    With `loss_after`, the model is compiled again with that loss before the last fit."""
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(4, name="a"), keras.layers.Dense(4, name="b")]
+        + [keras.layers.Dense(1, name="out")]
+    )
+    model.compile(optimizer=_optimizer(kind), loss="mse")
+    functions = []
+    for index in range(4):
+        if loss_after is not None and index == 3:
+            model.compile(optimizer=_optimizer(kind), loss=loss_after)
+        if not cached:
+            model.make_train_function(force=True)
+        layers = [["a"], ["b"]] if gradual else ["a", "b"]
+        callback = Unfreeze(layers, epoch=0, gradual=gradual)
+        model.fit(X, Y, epochs=2, batch_size=4, shuffle=False, verbose=0, callbacks=[callback])
+        functions.append(model.train_function)
+    return model, functions
+
+
+@pytest.mark.parametrize("kind", ["adam", "clipping", "loss_scale"])
+@pytest.mark.parametrize("gradual", [False, True])
+def test_functions_compiled_for_a_trainability_are_taken_again_with_the_same_training(kind, gradual):
+    # Each fit freezes `a` and `b` (their Adam slots dropped) and unfreezes them (fresh slots); a kept
+    # optimizer must not bring back the slots it had when it last stepped.
+    model, functions = _fits_with_unfreeze(kind, gradual, cached=True)
+    reference, reference_functions = _fits_with_unfreeze(kind, gradual, cached=False)
+    assert functions[1] is functions[2] is functions[3]  # no new compile after the second fit
+    assert len({id(f) for f in reference_functions}) == 4
+    assert type(model.optimizer) is type(reference.optimizer)
+    helpers.assert_resumed_equals_uninterrupted(model, reference)
+    np.testing.assert_array_equal(model.predict(X, verbose=0), reference.predict(X, verbose=0))
+
+
+def test_a_compile_drops_the_kept_functions():
+    model, functions = _fits_with_unfreeze("adam", False, cached=True, loss_after="mae")
+    reference, _ = _fits_with_unfreeze("adam", False, cached=False, loss_after="mae")
+    assert functions[3] is not functions[2]
+    helpers.assert_resumed_equals_uninterrupted(model, reference)
+
+
+def test_a_kept_function_is_never_taken_for_another_frozen_set_of_the_same_shapes():
+    # Freezing `a`, then `b` (same shapes): JAX shares traces between live wrappers of one train step
+    # keyed by argument shapes, so a kept function for "`a` frozen" must not serve "`b` frozen".
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(3, name="a"), keras.layers.Dense(3, name="b")]
+        + [keras.layers.Dense(1, name="out")]
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    model.fit(X, Y, epochs=1, verbose=0, callbacks=[Unfreeze(["a"], epoch=5)])
+    model.get_layer("a").trainable = True
+    before = {name: helpers.to_numpy(model.get_layer(name).weights) for name in ("a", "b")}
+    model.fit(X, Y, epochs=1, verbose=0, callbacks=[Unfreeze(["b"], epoch=5)])
+    after = {name: helpers.to_numpy(model.get_layer(name).weights) for name in ("a", "b")}
+    for old, new in zip(before["b"], after["b"], strict=True):
+        np.testing.assert_array_equal(old, new)  # frozen in the second fit
+    assert all((old != new).any() for old, new in zip(before["a"], after["a"], strict=True))

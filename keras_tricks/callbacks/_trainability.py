@@ -15,9 +15,20 @@ inside `fit` needs both renewed:
   variable of the old one with the same key is copied (a slot is keyed by its model variable): the
   iteration count, the learning rate, and the slots of the variables that were trainable before and
   after.
+
+Compiling is what a change costs (on JAX a retrace and an XLA compile of the train step). So the functions
+made for one trainability are kept, with the optimizer they were traced with, and taken again when the
+model comes back to it (a model frozen and unfrozen in every `fit`, gradual unfreezing run again): that
+optimizer is given the state of the freshly built one (so a layer trained again still starts from fresh
+slots) and becomes `model.optimizer` again, since a tensorflow graph holds the very variables it was
+traced with. The cache hangs on the train function itself, so whatever replaces that function (a
+`compile`, `make_train_function(force=True)`) drops it, and it dies with the model.
 """
 
 import contextlib
+import gc
+import json
+import numbers
 
 import keras
 
@@ -79,14 +90,91 @@ def _strategy_scope(model):
     return contextlib.nullcontext()
 
 
+_COMPILED = "_keras_tricks_compiled"  # the attribute of a train function holding the cache
+
+
 def refresh(model):
-    """Makes the optimizer and the compiled functions follow the model's current trainability."""
+    """Makes the optimizer and the compiled functions follow the model's current trainability.
+
+    Functions compiled before for the same trainability (and an optimizer of the same structure) are
+    taken again, with their optimizer holding the new one's state; otherwise new ones are made.
+    """
     rebuild_optimizer(model)
+    cache = getattr(model.train_function, _COMPILED, None)
+    key = _compiled_key(model)
+    if cache is not None and key in cache:
+        optimizer, functions = cache[key]
+        for kept, fresh in zip(optimizer.variables, model.optimizer.variables, strict=True):
+            kept.assign(fresh.value)
+        model.optimizer = optimizer
+        model.train_function, model.test_function, model.predict_function = functions
+        return
+    if cache is not None and key is not None:
+        _forget_same_structure(cache, key)
     model.make_train_function(force=True)
     # JAX's test and predict steps take the trainable and non-trainable values as two lists; a cached
     # trace for lists of the same lengths but other members would map values to the wrong variables.
     model.make_test_function(force=True)
     model.make_predict_function(force=True)
+    if key is None:
+        return
+    functions = (model.train_function, model.test_function, model.predict_function)
+    cache = {} if cache is None else cache
+    try:
+        for function in functions:
+            setattr(function, _COMPILED, cache)
+    except (AttributeError, TypeError):  # a function object that takes no attributes: nothing kept
+        return
+    cache[key] = (model.optimizer, functions)
+
+
+def _forget_same_structure(cache, key):
+    """Drops the kept functions whose state lists have the shapes of `key`'s with other members.
+
+    `jax.jit` shares traces between its wrappers of one function (here `model.train_step`) while any of
+    them lives, keyed by the shapes of the arguments: a new train function would take the trace of a
+    kept one for, say, another frozen layer of the same shape, and update the wrong variables. So at most
+    one kept entry per structure; the dropped functions are collected before the new ones trace.
+    """
+    stale = [other for other in cache if other[-1] == key[-1]]
+    for other in stale:
+        del cache[other]
+    if stale:
+        gc.collect()
+
+
+def _compiled_key(model):
+    """What a compiled train function depends on besides the compile call: which variables train, and
+    the optimizer's class, config and variables (`None` while the optimizer is not built: its first
+    traced step builds it). A float learning rate is left out: it is a variable, not traced in."""
+    optimizer = model.optimizer
+    if optimizer is None or not optimizer.built:
+        return None
+    return (
+        tuple(v.path for v in model.trainable_variables),
+        tuple(v.path for v in model.non_trainable_variables),
+        type(optimizer),
+        json.dumps(_without_float_rates(optimizer.get_config()), sort_keys=True, default=repr),
+        tuple((v.path, tuple(v.shape), str(v.dtype)) for v in optimizer.variables),
+        # Last: the structure of the state lists a traced step takes (see `_forget_same_structure`).
+        tuple(
+            tuple((tuple(v.shape), str(v.dtype)) for v in variables)
+            for variables in (model.trainable_variables, model.non_trainable_variables, optimizer.variables)
+        ),
+    )
+
+
+def _without_float_rates(config):
+    """`config` (nested dicts and lists) without the float `learning_rate` entries."""
+    if isinstance(config, dict):
+        return {
+            key: _without_float_rates(value)
+            for key, value in config.items()
+            if not (key == "learning_rate" and isinstance(value, numbers.Real))
+        }
+    if isinstance(config, (list, tuple)):
+        return [_without_float_rates(value) for value in config]
+    return config
 
 
 def replace_optimizer(model, optimizer):

@@ -30,8 +30,11 @@ class Unfreeze(_ordering.Arranged, keras.callbacks.Callback):
     JAX trainer requires the exact list; the new optimizer has the same config, and every variable the
     old one had — iteration count, learning rate, the slots of layers that stay trainable — is copied
     into it, so `model.optimizer` is a new object holding the same state) and forces new train, test
-    and predict functions (each retraced at its next use). Newly unfrozen layers start with fresh
-    (zero) optimizer slots, as after the book's recompile, while the iteration count carries on.
+    and predict functions (each retraced at its next use). A trainability the model had before (since
+    its last `compile`) takes the functions compiled for it again, with the optimizer object they were
+    traced with, given the same state: a model frozen and unfrozen in each of several fits compiles each
+    state once. Newly unfrozen layers start with fresh (zero) optimizer slots, as after the book's
+    recompile, while the iteration count carries on.
     Layers are left as they are when training ends: if `fit` stops before `epoch`, they stay frozen.
 
     With `group_lr_multipliers`, the unfrozen layers get their own learning rate: the optimizer's times
