@@ -197,21 +197,27 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
             )
         return warmup_end, descent_end
 
-    def _interpolate(self, start, end, progress):
-        progress = keras.ops.clip(progress, 0.0, 1.0)
+    def _cycle(self, step, start, peak, end):
+        """start → peak over the warm-up, peak → start over the descent, start → end in the final phase.
+
+        The phase is chosen first and one interpolation made, rather than three made and one chosen: the
+        same arithmetic for each step (bit-identical values), in a third fewer graph ops, which the
+        tensorflow executor pays for one by one at every step.
+        """
+        step = keras.ops.cast(step, "float32")
+        warmup_end, descent_end = float(self._warmup_end), float(self._descent_end)
+        in_warmup, in_descent = step < warmup_end, step < descent_end
+
+        def by_phase(warmup, descent, final):
+            return keras.ops.where(in_warmup, warmup, keras.ops.where(in_descent, descent, final))
+
+        phase_start = by_phase(0.0, warmup_end, descent_end)
+        phase_length = by_phase(warmup_end, descent_end - warmup_end, self.total_steps - descent_end)
+        progress = keras.ops.clip((step - phase_start) / phase_length, 0.0, 1.0)
         if self.anneal == "cosine":
             progress = (1.0 - keras.ops.cos(math.pi * progress)) / 2.0
         # start·(1−p) + end·p rather than start + (end−start)·p: exact at both ends in float32
-        return start * (1.0 - progress) + end * progress
-
-    def _cycle(self, step, start, peak, end):
-        # start → peak over the warm-up, peak → start over the descent, start → end in the final phase
-        step = keras.ops.cast(step, "float32")
-        warmup_end, descent_end = float(self._warmup_end), float(self._descent_end)
-        warmup = self._interpolate(start, peak, step / warmup_end)
-        descent = self._interpolate(peak, start, (step - warmup_end) / (descent_end - warmup_end))
-        final = self._interpolate(start, end, (step - descent_end) / (self.total_steps - descent_end))
-        return keras.ops.where(step < warmup_end, warmup, keras.ops.where(step < descent_end, descent, final))
+        return by_phase(start, peak, start) * (1.0 - progress) + by_phase(peak, start, end) * progress
 
     def __call__(self, step):
         low = self.initial_learning_rate
