@@ -34,44 +34,42 @@ def deep_sigmoid_net(initializer, depth=20, width=100, seed=42):
     )
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--samples", type=int, default=10_000, help="training images")
-    parser.add_argument("--output", default="figures", help="folder for the PNG figures")
-    parser.add_argument("--markdown", help="also write the per-layer table to this file")
-    args = parser.parse_args(argv)
+INITIALIZERS = {
+    "N(0, 1)": {"class_name": "RandomNormal", "config": {"stddev": 1.0}},
+    "Glorot": "glorot_uniform",
+}
 
+
+def train_runs(samples, epochs):
+    """Trains the 20-layer sigmoid net with each of `INITIALIZERS`, `ActivationStats` on 256 validation
+    images: `{label: (the statistics' history, last validation accuracy)}`."""
     import keras
-    import matplotlib.pyplot as plt
 
-    from keras_tricks import plot
     from keras_tricks.callbacks import ActivationStats
     from keras_tricks.datasets import load_fashion_mnist
 
     (x_train, y_train), (x_valid, y_valid), _ = load_fashion_mnist()
-    x_probe = x_valid[:256]
     runs = {}
-    for label, initializer in [
-        ("N(0, 1)", {"class_name": "RandomNormal", "config": {"stddev": 1.0}}),
-        ("Glorot", "glorot_uniform"),
-    ]:
+    for label, initializer in INITIALIZERS.items():
         model = deep_sigmoid_net(initializer)
         model.compile(
             loss="sparse_categorical_crossentropy", optimizer=keras.optimizers.SGD(0.01), metrics=["accuracy"]
         )
-        stats = ActivationStats(x_probe)
+        stats = ActivationStats(x_valid[:256])
         history = model.fit(
-            x_train[: args.samples],
-            y_train[: args.samples],
-            epochs=args.epochs,
+            x_train[:samples],
+            y_train[:samples],
+            epochs=epochs,
             validation_data=(x_valid, y_valid),
             callbacks=[stats],
             verbose=0,
         )
         runs[label] = (stats.history, history.history["val_accuracy"][-1])
+    return runs
 
-    layers = [name for name in runs["Glorot"][0][-1][1] if name.startswith("sigmoid_")]
+
+def saturation_table(runs, layers):
+    """The markdown table: per layer, each run's fraction of saturated outputs and their std, last epoch."""
     lines = [
         "| layer | " + " | ".join(f"{label}: saturated | {label}: std" for label in runs) + " |",
         "| --- |" + " ---: | ---: |" * len(runs),
@@ -82,23 +80,46 @@ def main(argv=None):
             f"| {name} | " + " | ".join(f"{c['saturated']:.3f} | {c['std']:.3f}" for c in cells) + " |"
         )
     lines.append("| validation accuracy | " + " | ".join(f"{runs[label][1]:.3f} | " for label in runs) + "|")
-    table = "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n"
+
+
+def write_figures(runs, layers, epochs, output):
+    """Per run: the saturation per layer, and the histograms of the last hidden layer's outputs."""
+    import matplotlib.pyplot as plt
+
+    from keras_tricks import plot
+
+    os.makedirs(output, exist_ok=True)
+    for label, (stats_history, _) in runs.items():
+        slug = "normal" if label.startswith("N") else "glorot"
+        ax = plot.activation_saturation(stats_history[-1][1])
+        ax.set_title(f"20-layer sigmoid MLP, {label} init, after {epochs} epoch(s)")
+        ax.figure.tight_layout()
+        ax.figure.savefig(os.path.join(output, f"saturation_{slug}.png"), dpi=100)
+        ax = plot.activation_histograms(stats_history, layers[-1])
+        ax.figure.savefig(os.path.join(output, f"histograms_{slug}.png"), dpi=100)
+        plt.close("all")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=10_000, help="training images")
+    parser.add_argument("--output", default="figures", help="folder for the PNG figures")
+    parser.add_argument("--markdown", help="also write the per-layer table to this file")
+    args = parser.parse_args(argv)
+
+    import keras
+
+    runs = train_runs(args.samples, args.epochs)
+    layers = [name for name in runs["Glorot"][0][-1][1] if name.startswith("sigmoid_")]
+    table = saturation_table(runs, layers)
     print(f"After {args.epochs} epoch(s); probe: 256 validation images; backend {keras.backend.backend()}.")
     print(table)
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(table)
-
-    os.makedirs(args.output, exist_ok=True)
-    for label, (stats_history, _) in runs.items():
-        slug = "normal" if label.startswith("N") else "glorot"
-        ax = plot.activation_saturation(stats_history[-1][1])
-        ax.set_title(f"20-layer sigmoid MLP, {label} init, after {args.epochs} epoch(s)")
-        ax.figure.tight_layout()
-        ax.figure.savefig(os.path.join(args.output, f"saturation_{slug}.png"), dpi=100)
-        ax = plot.activation_histograms(stats_history, layers[-1])
-        ax.figure.savefig(os.path.join(args.output, f"histograms_{slug}.png"), dpi=100)
-        plt.close("all")
+    write_figures(runs, layers, args.epochs, args.output)
     print(f"figures written to {args.output}/")
 
 

@@ -32,9 +32,24 @@ def parameter_counts(model):
     return model.count_params(), non_trainable
 
 
+def curves_figure(histories):
+    """Validation and training accuracy per epoch of both models, and the book's numbers."""
+    import matplotlib.pyplot as plt
+
+    ax = plt.subplots(figsize=(6, 4))[1]
+    for where, logs in histories.items():
+        epochs = range(1, len(logs["val_accuracy"]) + 1)
+        ax.plot(epochs, logs["val_accuracy"], "o-", label=f"BN {where}, validation")
+        ax.plot(epochs, logs["accuracy"], "--", color=ax.lines[-1].get_color(), label=f"BN {where}, training")
+        ax.axhline(BOOK[where], color=ax.lines[-1].get_color(), linestyle=":", label=f"BN {where}, book")
+    ax.set(xlabel="epoch", ylabel="accuracy", title="Batch normalization after vs before the activation")
+    ax.set_xticks(list(epochs))
+    ax.legend(fontsize="small")
+    return ax.figure
+
+
 def run(args, seed, settings):
     import keras
-    import matplotlib.pyplot as plt
 
     rows, histories = [], {}
     for where, book in BOOK.items():
@@ -56,18 +71,7 @@ def run(args, seed, settings):
             ),
         ]
     if seed == 42:
-        ax = plt.subplots(figsize=(6, 4))[1]
-        for where, logs in histories.items():
-            epochs = range(1, len(logs["val_accuracy"]) + 1)
-            ax.plot(epochs, logs["val_accuracy"], "o-", label=f"BN {where}, validation")
-            ax.plot(
-                epochs, logs["accuracy"], "--", color=ax.lines[-1].get_color(), label=f"BN {where}, training"
-            )
-            ax.axhline(BOOK[where], color=ax.lines[-1].get_color(), linestyle=":", label=f"BN {where}, book")
-        ax.set(xlabel="epoch", ylabel="accuracy", title="Batch normalization after vs before the activation")
-        ax.set_xticks(list(epochs))
-        ax.legend(fontsize="small")
-        save_figure(ax.figure, args, "batch_norm")
+        save_figure(curves_figure(histories), args, "batch_norm")
     return rows
 
 

@@ -20,6 +20,7 @@ Runs on jax, tensorflow and torch (torch is about three times slower per epoch o
 """
 
 import math
+from typing import NamedTuple
 
 from _common import Row, Section, Settings, run_alone, save_figure, train, training_set
 from book_models import build_model
@@ -39,8 +40,21 @@ def piecewise_constant_fn(epoch):
     return 0.01 if epoch < 5 else 0.005 if epoch < 15 else 0.001
 
 
+class Experiment(NamedTuple):
+    """One of the book's runs: its validation accuracy and epochs, the optimizer, the callbacks that set the
+    rate, the batch size, and the quick run's floor."""
+
+    name: str
+    book: float
+    book_epochs: int
+    optimizer: object
+    callbacks: tuple = ()
+    batch_size: int = 32
+    floor: float = 0.6
+
+
 def experiments(settings, steps_per_epoch):
-    """(name, the book's validation accuracy, its epochs, optimizer, callbacks, batch size, quick floor)."""
+    """The book's Experiments 17–25 (the LR finder apart), as `Experiment`s."""
     import keras
 
     from keras_tricks.callbacks import ReduceLROnPlateau
@@ -49,77 +63,53 @@ def experiments(settings, steps_per_epoch):
     schedules = keras.optimizers.schedules
     sgd = keras.optimizers.SGD
     return [
-        (
-            "power (PowerDecay(0.01, 10,000), SGD)",
-            0.8714,
-            10,
-            sgd(PowerDecay(0.01, 10_000, power=1.0)),
-            [],
-            32,
-            0.6,
-        ),
-        (
+        Experiment("power (PowerDecay(0.01, 10,000), SGD)", 0.8714, 10, sgd(PowerDecay(0.01, 10_000, 1.0))),
+        Experiment(
             "exponential (ExponentialDecay(0.01, 20,000, 0.1), SGD)",
             0.8662,
             10,
             sgd(schedules.ExponentialDecay(0.01, decay_steps=20_000, decay_rate=0.1)),
-            [],
-            32,
-            0.6,
         ),
-        (
+        Experiment(
             "exponential per epoch (LearningRateScheduler, 0.01 · 0.1^(epoch/20), SGD)",
             0.8812,
             25,
             sgd(learning_rate=0.001),
             [keras.callbacks.LearningRateScheduler(exponential_decay_fn)],
-            32,
-            0.6,
         ),
-        (
+        Experiment(
             "exponential per step (ExponentialDecay(0.01, 25 epochs, 0.1), SGD)",
             0.8802,
             25,
             sgd(schedules.ExponentialDecay(0.01, decay_steps=25 * steps_per_epoch, decay_rate=0.1)),
-            [],
-            32,
-            0.6,
         ),
-        (
+        Experiment(
             "piecewise (PiecewiseConstantDecay([50k, 80k], [0.01, 0.005, 0.001]), SGD)",
             0.8716,
             10,
             sgd(schedules.PiecewiseConstantDecay([50_000, 80_000], [0.01, 0.005, 0.001])),
-            [],
-            32,
-            0.6,
         ),
-        (
+        Experiment(
             "piecewise per epoch (LearningRateScheduler, [5, 15] epochs, Nadam)",
             0.8770,
             25,
             keras.optimizers.Nadam(learning_rate=0.01),
             [keras.callbacks.LearningRateScheduler(piecewise_constant_fn)],
-            32,
-            0.6,
         ),
-        (
+        Experiment(
             "performance (ReduceLROnPlateau(factor=0.5, patience=5), SGD(0.01))",
             0.8868,
             25,
             sgd(learning_rate=0.01),
             [ReduceLROnPlateau(factor=0.5, patience=5)],
-            32,
-            0.6,
         ),
-        (
+        Experiment(
             "1cycle (OneCycle(0.1), SGD, batch 128)",
             0.8920,
             25,
             sgd(one_cycle(settings, steps_per_epoch)),
-            [],
-            128,
-            0.5,
+            batch_size=128,
+            floor=0.5,
         ),
     ]
 

@@ -14,6 +14,8 @@ on A (+2.0 points) — a gain the book admits it found by trying seeds.
     python examples/transfer_learning.py --full --seeds 3
 """
 
+from typing import NamedTuple
+
 from _common import Row, Section, Settings, fashion_mnist, run_alone, save_figure
 from book_models import build_model
 
@@ -62,43 +64,59 @@ def _compile_b(model):
     model.compile(loss="binary_crossentropy", optimizer=keras.optimizers.SGD(1e-3), metrics=["accuracy"])
 
 
-def run(args, seed, settings):
-    """Model A for `settings.epochs` on `settings.samples` images of task A; model B for
-    `settings.extra["epochs_b"]` epochs, the reused layers frozen for the first `extra["frozen_epochs"]`."""
-    import keras
-    import matplotlib.pyplot as plt
+class Tasks(NamedTuple):
+    """`(x, y)` pairs: task A's training images (the first `settings.samples`) and validation set; task B's
+    200 training images, validation and test sets."""
 
-    from keras_tricks.callbacks import Unfreeze
+    train_a: tuple
+    valid_a: tuple
+    train_b: tuple
+    valid_b: tuple
+    test_b: tuple
 
+
+def tasks(settings):
     (x_train, y_train), (x_valid, y_valid), (x_test, y_test) = fashion_mnist()
     (x_train_a, y_train_a), (x_train_b, y_train_b) = split_tasks(x_train, y_train)
-    (x_valid_a, y_valid_a), valid_b = split_tasks(x_valid, y_valid)
-    _, (x_test_b, y_test_b) = split_tasks(x_test, y_test)
-    x_train_b, y_train_b = x_train_b[:SAMPLES_B], y_train_b[:SAMPLES_B]
-    epochs_b, frozen_epochs = settings.extra["epochs_b"], settings.extra["frozen_epochs"]
+    valid_a, valid_b = split_tasks(x_valid, y_valid)
+    _, test_b = split_tasks(x_test, y_test)
+    return Tasks(
+        (x_train_a[: settings.samples], y_train_a[: settings.samples]),
+        valid_a,
+        (x_train_b[:SAMPLES_B], y_train_b[:SAMPLES_B]),
+        valid_b,
+        test_b,
+    )
+
+
+def train_model_a(data, settings, seed):
+    """Model A (8 classes, SGD 1e-3) for `settings.epochs`; returns it and its last validation accuracy."""
+    import keras
 
     model_a = build_model(seed, outputs=8)
     model_a.compile(
         loss="sparse_categorical_crossentropy", optimizer=keras.optimizers.SGD(1e-3), metrics=["accuracy"]
     )
     keras.utils.set_random_seed(seed)
-    history_a = model_a.fit(
-        x_train_a[: settings.samples],
-        y_train_a[: settings.samples],
-        epochs=settings.epochs,
-        validation_data=(x_valid_a, y_valid_a),
-        verbose=0,
-    )
+    history = model_a.fit(*data.train_a, epochs=settings.epochs, validation_data=data.valid_a, verbose=0)
+    return model_a, history.history["val_accuracy"][-1]
+
+
+def train_models_b(model_a, data, seed, epochs_b, frozen_epochs):
+    """Model B from scratch, on A with the book's two compiles, and on A in one fit with `Unfreeze`, for
+    `epochs_b` epochs, the reused layers frozen for `frozen_epochs`: `{name: (model, validation curve)}`."""
+    import keras
+
+    from keras_tricks.callbacks import Unfreeze
 
     def fit_b(model, epochs, initial_epoch=0, callbacks=()):
         if initial_epoch == 0:
             keras.utils.set_random_seed(seed)  # the same batch order for every model B
         return model.fit(
-            x_train_b,
-            y_train_b,
+            *data.train_b,
             epochs=epochs,
             initial_epoch=initial_epoch,
-            validation_data=valid_b,
+            validation_data=data.valid_b,
             callbacks=list(callbacks),
             verbose=0,
         ).history["val_accuracy"]
@@ -106,7 +124,7 @@ def run(args, seed, settings):
     # Model B from scratch, for reference.
     scratch = build_model(seed, outputs=1, output_activation="sigmoid")
     _compile_b(scratch)
-    curves = {"model B from scratch": fit_b(scratch, epochs_b)}
+    models = {"model B from scratch": (scratch, fit_b(scratch, epochs_b))}
 
     # The book's recipe: freeze, compile, fit 4 epochs; unfreeze, compile again, fit 16.
     book = model_b_on_a(model_a, seed)
@@ -117,20 +135,42 @@ def run(args, seed, settings):
     for layer in book.layers[:-1]:
         layer.trainable = True
     _compile_b(book)
-    curves["model B on A, the book's two compiles"] = frozen + fit_b(book, epochs_b, frozen_epochs)
+    models["model B on A, the book's two compiles"] = (book, frozen + fit_b(book, epochs_b, frozen_epochs))
 
     # keras-tricks: one compile, one fit; Unfreeze freezes the reused layers and unfreezes them at epoch 4.
     ours = model_b_on_a(model_a, seed)
     _compile_b(ours)
-    curves["model B on A, one fit with Unfreeze"] = fit_b(
-        ours, epochs_b, callbacks=[Unfreeze(ours.layers[:-1], epoch=frozen_epochs)]
-    )
+    curve = fit_b(ours, epochs_b, callbacks=[Unfreeze(ours.layers[:-1], epoch=frozen_epochs)])
+    models["model B on A, one fit with Unfreeze"] = (ours, curve)
+    return models
 
-    test = {
-        name: model.evaluate(x_test_b, y_test_b, verbose=0)[1]
-        for name, model in zip(curves, (scratch, book, ours), strict=True)
-    }
-    ours_values = [history_a.history["val_accuracy"][-1], *test.values()]
+
+def curves_figure(curves, frozen_epochs):
+    """Task B's validation accuracy per epoch, one line per model B."""
+    import matplotlib.pyplot as plt
+
+    ax = plt.subplots(figsize=(7, 4))[1]
+    for (name, curve), style in zip(curves.items(), ("o-", "s-", "x--"), strict=True):
+        ax.plot(range(1, len(curve) + 1), curve, style, label=name)
+    ax.axvline(frozen_epochs + 0.5, color="k", linestyle=":", label="reused layers unfrozen")
+    ax.set(
+        xlabel="epoch",
+        ylabel="validation accuracy, task B",
+        title="Transfer learning, task B (200 images)",
+    )
+    ax.legend(fontsize="small")
+    return ax.figure
+
+
+def run(args, seed, settings):
+    """Model A for `settings.epochs` on `settings.samples` images of task A; model B for
+    `settings.extra["epochs_b"]` epochs, the reused layers frozen for the first `extra["frozen_epochs"]`."""
+    data = tasks(settings)
+    model_a, accuracy_a = train_model_a(data, settings, seed)
+    frozen_epochs = settings.extra["frozen_epochs"]
+    models_b = train_models_b(model_a, data, seed, settings.extra["epochs_b"], frozen_epochs)
+    test = {name: model.evaluate(*data.test_b, verbose=0)[1] for name, (model, _) in models_b.items()}
+    ours_values = [accuracy_a, *test.values()]
     ours_values.append(test["model B on A, the book's two compiles"] - test["model B from scratch"])
     floors = [0.6, 0.6, 0.6, 0.6, None]  # the gain may legitimately be negative
     rows = [
@@ -138,17 +178,8 @@ def run(args, seed, settings):
         for (what, book_value), value, floor in zip(BOOK.items(), ours_values, floors, strict=True)
     ]
     if seed == 42:
-        ax = plt.subplots(figsize=(7, 4))[1]
-        for (name, curve), style in zip(curves.items(), ("o-", "s-", "x--"), strict=True):
-            ax.plot(range(1, len(curve) + 1), curve, style, label=name)
-        ax.axvline(frozen_epochs + 0.5, color="k", linestyle=":", label="reused layers unfrozen")
-        ax.set(
-            xlabel="epoch",
-            ylabel="validation accuracy, task B",
-            title="Transfer learning, task B (200 images)",
-        )
-        ax.legend(fontsize="small")
-        save_figure(ax.figure, args, "transfer_learning")
+        curves = {name: curve for name, (_, curve) in models_b.items()}
+        save_figure(curves_figure(curves, frozen_epochs), args, "transfer_learning")
     return rows
 
 

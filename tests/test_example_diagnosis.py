@@ -5,14 +5,8 @@ healthy one an error; then the fits where only training shows the problem (overf
 fits. The full panel (3,000 images, every fit) is the script's, its tables in examples/results/.
 """
 
-import os
-import sys
-
+import diagnosis  # examples/ is importable in the tests (tests/conftest.py)
 import pytest
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples"))
-
-import diagnosis  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
