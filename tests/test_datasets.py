@@ -80,10 +80,17 @@ def test_standardized_uses_training_statistics(fake_set, tmp_path):
     assert abs(float(x_valid.mean())) < 0.1  # validation uses the training mean, not its own
 
 
-def test_truncated_file_gets_a_clear_error(fake_set, tmp_path):
+@pytest.fixture
+def filled_cache(fake_set, tmp_path):
+    """`(cache, debian)`: the fake set's cache after a first load, for the tests that then damage it."""
     debian, _ = fake_set
     cache = tmp_path / "cache"
     datasets.load_fashion_mnist(cache_dir=cache, debian_dir=debian)
+    return cache, debian
+
+
+def test_truncated_file_gets_a_clear_error(filled_cache):
+    cache, debian = filled_cache
     path = cache / "train-images-idx3-ubyte.gz"
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
@@ -91,22 +98,18 @@ def test_truncated_file_gets_a_clear_error(fake_set, tmp_path):
         datasets.load_fashion_mnist(cache_dir=cache, debian_dir=debian)
 
 
-def test_wrong_content_gets_a_clear_error(fake_set, tmp_path):
-    debian, _ = fake_set
-    cache = tmp_path / "cache"
-    datasets.load_fashion_mnist(cache_dir=cache, debian_dir=debian)
+def test_wrong_content_gets_a_clear_error(filled_cache):
+    cache, debian = filled_cache
     with gzip.open(cache / "t10k-labels-idx1-ubyte.gz", "wb") as f:
         f.write(_idx_bytes(np.zeros((N_TEST,))))
     with pytest.raises(datasets.DatasetError, match="wrong content: SHA-256"):
         datasets.load_fashion_mnist(cache_dir=cache, debian_dir=debian)
 
 
-def test_a_gzip_bomb_in_the_cache_is_refused_without_decompressing_it(fake_set, tmp_path):
+def test_a_gzip_bomb_in_the_cache_is_refused_without_decompressing_it(filled_cache):
     import tracemalloc
 
-    debian, _ = fake_set
-    cache = tmp_path / "cache"
-    datasets.load_fashion_mnist(cache_dir=cache, debian_dir=debian)
+    cache, debian = filled_cache
     with gzip.open(cache / "train-labels-idx1-ubyte.gz", "wb", compresslevel=9) as f:
         for _ in range(256):  # 256 MiB of zeros, about 256 KiB on disk
             f.write(bytes(1 << 20))
