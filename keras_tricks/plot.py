@@ -207,11 +207,10 @@ def activation_histograms(history, layer, ax=None):
     Returns:
         The `Axes` drawn on.
     """
-    _check_layer(history, layer)
+    histograms = _layer_histograms(history, layer)
     ax = _axes(ax)
     colors = _pyplot().get_cmap("viridis")
-    for index, (epoch, stats) in enumerate(history):
-        histogram = stats[layer]["histogram"]
+    for index, (epoch, histogram) in enumerate(histograms):
         ax.stairs(
             histogram["counts"],
             histogram["edges"],
@@ -285,15 +284,14 @@ def activation_map(history, layer, ax=None):
         ax: matplotlib Axes. Defaults to `None` (a new figure).
 
     Returns:
-        The `Axes` drawn on.
+        The `Axes` drawn on (its image carries the colour bar).
     """
     import numpy as np
 
-    _check_layer(history, layer)
+    histograms = _layer_histograms(history, layer)
     ax = _axes(ax)
     image = None
-    for epoch, stats in history:
-        histogram = stats[layer]["histogram"]
+    for epoch, histogram in histograms:
         counts = np.log1p(np.asarray(histogram["counts"], dtype="float64"))[:, None]
         image = ax.pcolormesh(
             [epoch + 0.5, epoch + 1.5], histogram["edges"], counts, cmap="magma", shading="flat"
@@ -388,8 +386,11 @@ def _activation_map(activation_history, ax):
     return ax
 
 
-def _check_layer(history, layer):
-    """Refuses an empty `ActivationStats` history or a layer it did not measure."""
+def _layer_histograms(history, layer):
+    """`(epoch, histogram)` of `layer` at each epoch of an `ActivationStats` history.
+
+    Refuses an empty history or a layer it did not measure.
+    """
     if not history:
         raise ValueError(f"Expected at least one measured epoch. Received: history={history!r}")
     known = list(history[0][1])
@@ -397,3 +398,4 @@ def _check_layer(history, layer):
         raise ValueError(
             f"Unknown layer {layer!r}; the statistics have the layers {known}. Received: layer={layer!r}"
         )
+    return [(epoch, stats[layer]["histogram"]) for epoch, stats in history]
