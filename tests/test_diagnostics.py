@@ -6,19 +6,13 @@ from keras_tricks.diagnostics import activation_stats
 
 
 def _deep_sigmoid_net(initializer, depth=20, width=100):
+    """Figure 11-1's sigmoid stack alone (examples/activation_stats.py adds a Flatten and a softmax head)."""
     keras.utils.set_random_seed(0)
-    return keras.Sequential(
-        [keras.Input((width,))]
-        + [
-            keras.layers.Dense(
-                width,
-                activation="sigmoid",
-                kernel_initializer=keras.initializers.get(initializer),
-                name=f"dense_{i}",
-            )
-            for i in range(depth)
-        ]
-    )
+    model = keras.Sequential([keras.Input((width,))])
+    for i in range(depth):
+        init = keras.initializers.get(initializer)  # each layer its own instance
+        model.add(keras.layers.Dense(width, "sigmoid", kernel_initializer=init, name=f"dense_{i}"))
+    return model
 
 
 def _probe(n=128, width=100):
