@@ -18,6 +18,7 @@ from keras_tricks import callbacks as kt_callbacks
 from keras_tricks import optimizers as kt_optimizers
 from keras_tricks import schedules as kt_schedules
 from keras_tricks.optimizers import _chain
+from tests import helpers
 
 FACTORS = {
     "wrapper": [
@@ -124,15 +125,7 @@ def data(seed=0):
 
 
 def build_model():
-    keras.utils.set_random_seed(7)
-    return keras.Sequential(
-        [
-            keras.Input((4,)),
-            keras.layers.Dense(8, activation="tanh", name="a"),
-            keras.layers.Dense(8, activation="tanh", name="b"),
-            keras.layers.Dense(1, name="top"),
-        ]
-    )
+    return helpers.tanh_net(seed=7, inputs=4, a=8, b=8)
 
 
 def schedule(cell):

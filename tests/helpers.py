@@ -15,8 +15,9 @@ Each check raises `AssertionError` with a message that says what drifted; `tests
 that each one catches a deliberately broken object.
 
 Also the tests' one way to: convert to NumPy (`to_numpy`), assert that a resumed run equals the
-uninterrupted one (`assert_resumed_equals_uninterrupted`), and run a script in a fresh process
-(`run_child`, `child_json`).
+uninterrupted one (`assert_resumed_equals_uninterrupted`; a callback's state: `assert_same_attributes`),
+run a script in a fresh process (`run_child`, `child_json`), and build the small models many tests train
+(`compiled_model`, `tanh_net`).
 """
 
 import inspect
@@ -128,6 +129,13 @@ def assert_resumed_equals_uninterrupted(resumed, uninterrupted, rtol=0.0, atol=0
             )
 
 
+def assert_same_attributes(resumed, uninterrupted, *names):
+    """A resumed callback's public state (`names`, its attributes) equals the uninterrupted one's."""
+    ours = {name: getattr(resumed, name) for name in names}
+    reference = {name: getattr(uninterrupted, name) for name in names}
+    assert ours == reference, f"resumed {ours}, uninterrupted {reference}"
+
+
 def run_child(script, *args, backend=None, env=None, cwd=None, timeout=300, allowed=(0,)):
     """Runs `python script *args` in a fresh process (`script` may be `"-c"`); returns its
     `CompletedProcess`. Fails with the end of its stderr unless its exit code is in `allowed`.
@@ -233,6 +241,14 @@ def compiled_model():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d"), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
     return model
+
+
+def tanh_net(seed, inputs, **hidden):
+    """A seeded regression network: `inputs` features, a tanh `Dense` per `hidden` entry (`name=units`, in
+    order), then a linear `Dense(1, name="top")`."""
+    keras.utils.set_random_seed(seed)
+    layers = [keras.layers.Dense(units, activation="tanh", name=name) for name, units in hidden.items()]
+    return keras.Sequential([keras.Input((inputs,)), *layers, keras.layers.Dense(1, name="top")])
 
 
 class ScriptedLogs(keras.callbacks.Callback):

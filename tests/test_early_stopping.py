@@ -227,11 +227,7 @@ def test_resumed_by_backup_and_restore_it_stops_as_an_uninterrupted_run(tmp_path
     fresh = EarlyStopping(restore_best_weights=True, backup_dir=state_dir, **arguments)  # a new process
     history = run(resumed, [backup, fresh])
     assert len(history.history["loss"]) == reference.stopped_epoch + 1 - 4
-    assert (fresh.stopped_epoch, fresh.best_epoch, fresh.best) == (
-        reference.stopped_epoch,
-        reference.best_epoch,
-        reference.best,
-    )
+    helpers.assert_same_attributes(fresh, reference, "stopped_epoch", "best_epoch", "best")
     helpers.assert_resumed_equals_uninterrupted(resumed, straight, rtol=1e-6, atol=1e-7)
     assert not os.path.exists(state_dir)  # training finished: nothing left to resume
 

@@ -154,10 +154,6 @@ def test_resumed_by_backup_and_restore_it_continues_as_an_uninterrupted_run(lear
     assert _lr(resumed) == pytest.approx(_lr(straight), rel=1e-6)
     untouched = learning_rate(resumed.optimizer.iterations) if callable(learning_rate) else learning_rate
     assert _lr(resumed) == pytest.approx(0.5**6 * float(untouched), rel=1e-5)
-    assert (fresh.best, fresh.wait, fresh.cooldown_counter) == (
-        reference.best,
-        reference.wait,
-        reference.cooldown_counter,
-    )
+    helpers.assert_same_attributes(fresh, reference, "best", "wait", "cooldown_counter")
     helpers.assert_resumed_equals_uninterrupted(resumed, straight, rtol=1e-5, atol=1e-6)
     assert not os.path.exists(state_dir)  # training finished: nothing left to resume

@@ -12,6 +12,7 @@ import numpy as np
 from keras_tricks.callbacks import EarlyStopping, GradientNormLogger, LearningRateLogger, Unfreeze
 from keras_tricks.optimizers import GradientClipping
 from keras_tricks.schedules import OneCycle
+from tests import helpers
 
 BATCH = 32
 EPOCHS = 8
@@ -31,15 +32,7 @@ def data(seed=0):
 
 def network():
     """The recipe's regression network, seeded (also the resume children's)."""
-    keras.utils.set_random_seed(3)
-    return keras.Sequential(
-        [
-            keras.Input((6,)),
-            keras.layers.Dense(16, activation="tanh", name="base"),
-            keras.layers.Dense(8, activation="tanh", name="mid"),
-            keras.layers.Dense(1, name="top"),
-        ]
-    )
+    return helpers.tanh_net(seed=3, inputs=6, base=16, mid=8)
 
 
 def build(mode="percentile", inner=None, **compile_kwargs):
@@ -86,6 +79,24 @@ def summary(model, history, stop):
         "autoclip_history": np.asarray(keras.ops.convert_to_numpy(clip.norm_history)).tolist(),
         "autoclip_count": int(keras.ops.convert_to_numpy(clip.history_count)),
     }
+
+
+def assert_same_run(run, single, history_keys):
+    """`run` (a `summary` of the recipe on several devices or processes) decided and trained as `single`.
+
+    The same stopping epoch, steps and AutoClip history length; the logged `history_keys`, the AutoClip
+    history and the weights to 1e-5 relative; the clip rates exactly and the learning rates to 1e-7.
+    """
+    for key in ("stopped_epoch", "epochs_run", "iterations", "autoclip_count"):
+        assert run[key] == single[key], key
+    assert 2 <= single["stopped_epoch"] < EPOCHS - 1  # it stopped after the unfreeze
+    for key in history_keys:
+        np.testing.assert_allclose(run["history"][key], single["history"][key], rtol=1e-5, err_msg=key)
+    assert run["history"]["grad_clip_rate"] == single["history"]["grad_clip_rate"]
+    np.testing.assert_allclose(run["history"]["learning_rate"], single["history"]["learning_rate"], rtol=1e-7)
+    np.testing.assert_allclose(run["autoclip_history"], single["autoclip_history"], rtol=1e-5)
+    for a, b in zip(run["weights"], single["weights"], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def process_shard(arrays, process, processes):

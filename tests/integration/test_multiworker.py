@@ -22,7 +22,6 @@ import sys
 import time
 
 import keras
-import numpy as np
 import pytest
 
 from tests.integration import combined
@@ -94,18 +93,7 @@ def _summary(result):
 
 def _assert_equals_one_process(worker, single):
     assert worker["processes"] == 2
-    for key in ("stopped_epoch", "epochs_run", "iterations", "autoclip_count"):
-        assert worker[key] == single[key], key
-    assert 2 <= single["stopped_epoch"] < combined.EPOCHS - 1  # it stopped after the unfreeze
-    for key in ("loss", "val_loss", "grad_norm", "grad_norm_max"):
-        np.testing.assert_allclose(worker["history"][key], single["history"][key], rtol=1e-5, err_msg=key)
-    assert worker["history"]["grad_clip_rate"] == single["history"]["grad_clip_rate"]
-    np.testing.assert_allclose(
-        worker["history"]["learning_rate"], single["history"]["learning_rate"], rtol=1e-7
-    )
-    np.testing.assert_allclose(worker["autoclip_history"], single["autoclip_history"], rtol=1e-5)
-    for a, b in zip(worker["weights"], single["weights"], strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    combined.assert_same_run(worker, single, history_keys=("loss", "val_loss", "grad_norm", "grad_norm_max"))
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX multi-process: the jax backend's engine")
