@@ -21,8 +21,15 @@ made for one trainability are kept, with the optimizer they were traced with, an
 model comes back to it (a model frozen and unfrozen in every `fit`, gradual unfreezing run again): that
 optimizer is given the state of the freshly built one (so a layer trained again still starts from fresh
 slots) and becomes `model.optimizer` again, since a tensorflow graph holds the very variables it was
-traced with. The cache hangs on the train function itself, so whatever replaces that function (a
-`compile`, `make_train_function(force=True)`) drops it, and it dies with the model.
+traced with.
+
+The kept functions must die the moment anything else replaces the train function (a `compile`,
+`ReduceLROnPlateau` retracing for a new schedule factor, `make_train_function(force=True)`): `jax.jit`
+shares traces between its live wrappers of one function (`model.train_step`) by the shapes of their
+arguments, so a kept function would hand its old trace (an old factor, other variables) to the new one.
+So the cache hangs on the current train function only, and holds the others but never the current one
+(no reference cycle): replacing the current function frees it, the cache and every kept function at
+once, by reference counting.
 """
 
 import contextlib
@@ -90,7 +97,7 @@ def _strategy_scope(model):
     return contextlib.nullcontext()
 
 
-_COMPILED = "_keras_tricks_compiled"  # the attribute of a train function holding the cache
+_COMPILED = "_keras_tricks_compiled"  # on the current train function: (its key, its optimizer, the cache)
 
 
 def refresh(model):
@@ -99,44 +106,45 @@ def refresh(model):
     Functions compiled before for the same trainability (and an optimizer of the same structure) are
     taken again, with their optimizer holding the new one's state; otherwise new ones are made.
     """
+    current = (model.train_function, model.test_function, model.predict_function)
+    kept = getattr(current[0], _COMPILED, None)
     rebuild_optimizer(model)
-    cache = getattr(model.train_function, _COMPILED, None)
     key = _compiled_key(model)
-    if cache is not None and key in cache:
-        optimizer, functions = cache[key]
-        for kept, fresh in zip(optimizer.variables, model.optimizer.variables, strict=True):
-            kept.assign(fresh.value)
+    cache = {}
+    if kept is not None:
+        current_key, current_optimizer, cache = kept
+        delattr(current[0], _COMPILED)  # a kept function holds no cache: no cycle
+        cache[current_key] = (current_optimizer, current)
+    if key is not None and key in cache:
+        optimizer, functions = cache.pop(key)
+        for kept_variable, fresh in zip(optimizer.variables, model.optimizer.variables, strict=True):
+            kept_variable.assign(fresh.value)
         model.optimizer = optimizer
         model.train_function, model.test_function, model.predict_function = functions
-        return
-    if cache is not None and key is not None:
+    else:
         _forget_same_structure(cache, key)
-    model.make_train_function(force=True)
-    # JAX's test and predict steps take the trainable and non-trainable values as two lists; a cached
-    # trace for lists of the same lengths but other members would map values to the wrong variables.
-    model.make_test_function(force=True)
-    model.make_predict_function(force=True)
+        model.make_train_function(force=True)
+        # JAX's test and predict steps take the trainable and non-trainable values as two lists; a
+        # cached trace for lists of the same lengths but other members would map values to the wrong
+        # variables.
+        model.make_test_function(force=True)
+        model.make_predict_function(force=True)
     if key is None:
         return
-    functions = (model.train_function, model.test_function, model.predict_function)
-    cache = {} if cache is None else cache
     try:
-        for function in functions:
-            setattr(function, _COMPILED, cache)
+        setattr(model.train_function, _COMPILED, (key, model.optimizer, cache))
     except (AttributeError, TypeError):  # a function object that takes no attributes: nothing kept
-        return
-    cache[key] = (model.optimizer, functions)
+        pass
 
 
 def _forget_same_structure(cache, key):
-    """Drops the kept functions whose state lists have the shapes of `key`'s with other members.
+    """Drops the kept functions whose state lists have the shapes of `key`'s (or all, `key` being None).
 
-    `jax.jit` shares traces between its wrappers of one function (here `model.train_step`) while any of
-    them lives, keyed by the shapes of the arguments: a new train function would take the trace of a
-    kept one for, say, another frozen layer of the same shape, and update the wrong variables. So at most
-    one kept entry per structure; the dropped functions are collected before the new ones trace.
+    A new function would otherwise take the trace of a kept one for, say, another frozen layer of the
+    same shape (see the module's docstring), and update the wrong variables. So at most one kept entry
+    per structure; the dropped functions are collected before the new ones trace.
     """
-    stale = [other for other in cache if other[-1] == key[-1]]
+    stale = [other for other in cache if key is None or other[-1] == key[-1]]
     for other in stale:
         del cache[other]
     if stale:

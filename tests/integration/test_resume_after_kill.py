@@ -27,6 +27,10 @@ CHECKOUT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 SEED = int(os.environ.get("KERAS_TRICKS_KILL_SEED", time.time_ns() % 1_000_000))
 CASES = ["float-patience", "float-gl", "schedule-pq", "schedule-up"]
 EPOCHS = 7  # resume_child.EPOCHS
+# Scenarios that once failed, run every time as (case, kill, order): with this order, ReduceLROnPlateau
+# retraces the train step for a schedule factor while Unfreeze keeps functions compiled for other
+# trainabilities (a kept jax function alive then handed its old trace, old factor included, to the new one).
+FIXED = [("schedule-pq", "inside_state_write:4", 271)]
 WINDOWS = [
     "before_checkpoint",
     "between_saves",
@@ -100,6 +104,14 @@ def test_every_kill_resumes_as_the_uninterrupted_run(tmp_path):
             )
             for case, kill in scenarios
         }
+        runs.update(
+            {
+                (case, kill + " (fixed)"): pool.submit(
+                    _killed_then_resumed, tmp_path / f"fixed-{index}", case, kill, order
+                )
+                for index, (case, kill, order) in enumerate(FIXED)
+            }
+        )
         for (case, kill), future in runs.items():
             resumed, reference = future.result(), references[case]
             where = f"{case}, killed at {kill} (KERAS_TRICKS_KILL_SEED={SEED}, order {resumed['order']})"
