@@ -369,19 +369,23 @@ class GradientClipping(OptimizerWrapper):
         mapping = list(zip(self._variables, optimizer_variables[:own_count], strict=True))
         with keras.StatelessScope(state_mapping=mapping) as scope:
             clipped, finite = self._step(grads, trainable_variables, iteration)
-            new_trainable, new_inner = self.inner_optimizer.stateless_apply(
-                inner_variables, clipped, trainable_variables
-            )
+
+            def update():
+                new_trainable, new_inner = self.inner_optimizer.stateless_apply(
+                    inner_variables, clipped, trainable_variables
+                )
+                return list(new_trainable), list(new_inner)
+
             if self.skip_nonfinite:
-                # A select rather than a `cond`, so XLA can fuse it into the update instead of running
-                # the update as a separate computation; the skipped step's values are computed, never kept.
-                new_trainable = [
-                    ops.where(finite, new, old)
-                    for new, old in zip(new_trainable, trainable_variables, strict=True)
-                ]
-                new_inner = [
-                    ops.where(finite, new, old) for new, old in zip(new_inner, inner_variables, strict=True)
-                ]
+                # A `cond` around the inner update, not a select of every new value against its old one:
+                # the select costs one more pass over every weight and slot, which XLA:CPU does not fold
+                # into the update (jax train step, book MLP, batch 32: 1.30× Keras's global_clipnorm with
+                # the select, 1.11× with the cond; 400 variables: 1.68× and 1.15×).
+                new_trainable, new_inner = ops.cond(
+                    finite, update, lambda: (list(trainable_variables), list(inner_variables))
+                )
+            else:
+                new_trainable, new_inner = update()
             if self.update_ratios:
                 self._record_update_ratios(trainable_variables, new_trainable, finite)
         own_variables = [scope.get_current_value(v) for v in self._variables]
