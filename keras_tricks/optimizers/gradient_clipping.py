@@ -379,8 +379,8 @@ class GradientClipping(OptimizerWrapper):
             if self.skip_nonfinite:
                 # A `cond` around the inner update, not a select of every new value against its old one:
                 # the select costs one more pass over every weight and slot, which XLA:CPU does not fold
-                # into the update (jax train step, book MLP, batch 32: 1.30× Keras's global_clipnorm with
-                # the select, 1.11× with the cond; 400 variables: 1.68× and 1.15×).
+                # into the update (400 variables, per epoch: 1.63× Keras's global_clipnorm with the
+                # select, 1.23× with the cond; docs/benchmarks.md, "Does it scale").
                 new_trainable, new_inner = ops.cond(
                     finite, update, lambda: (list(trainable_variables), list(inner_variables))
                 )
