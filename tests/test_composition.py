@@ -79,16 +79,25 @@ def _multiplier(cell, epoch):
 def test_cell(cell, tmp_path):
     csv_path = str(tmp_path / "log.csv")
     model, history, spy, used = c.run(cell, csv_path)
-    rtol = 2e-3 if cell["precision"] == "mixed" else 1e-5
     logs = history.history
 
     # EarlyStopping: the same stop as the piece alone (Keras's, for the patience rule).
     epochs, best = _reference_stop(cell)
     assert len(logs["loss"]) == epochs
     assert all(math.isfinite(v) for v in logs["loss"])
+    _check_rates(cell, logs, spy, epochs)
+    _check_unfreeze(cell, spy, epochs)
+    _check_final_weights(cell, model, spy, epochs, best)
+    _check_gradient_logger(cell, logs, spy, epochs)
+    _check_activations(cell, logs, spy, epochs)
+    _check_momentum(cell, model, logs, spy, epochs)
+    _check_csv(cell, csv_path, logs, epochs)
+    _check_plain_keras(cell, spy, epochs, tmp_path)
 
-    # The rate each epoch ran with: the schedule at the recorded step count, times the reductions Keras's
-    # ReduceLROnPlateau makes on the same losses, times Unfreeze's multiplier, whatever wraps the optimizer.
+
+def _check_rates(cell, logs, spy, epochs):
+    """The rate each epoch ran with: the schedule at the recorded step count, times the reductions Keras's
+    ReduceLROnPlateau makes on the same losses, times Unfreeze's multiplier, whatever wraps the optimizer."""
     factors = _reference_factors(cell, epochs)
     for epoch in range(epochs):
         expected = c.base_rate(cell, spy.steps_begin[epoch]) * factors[epoch] * _multiplier(cell, epoch)
@@ -97,7 +106,9 @@ def test_cell(cell, tmp_path):
             logged = c.base_rate(cell, spy.steps_end[epoch]) * factors[epoch] * _multiplier(cell, epoch)
             assert c.is_close(logs["learning_rate"][epoch], logged, 1e-5), (epoch, logs["learning_rate"])
 
-    # Unfreeze: a frozen layer does not move, an unfrozen one does.
+
+def _check_unfreeze(cell, spy, epochs):
+    """Unfreeze: a frozen layer does not move, an unfrozen one does."""
     for layer in ("a", "b"):
         frozen = c.frozen_epochs(cell, layer)
         for epoch in range(epochs):
@@ -110,7 +121,9 @@ def test_cell(cell, tmp_path):
             else:
                 assert not np.array_equal(before, after), f"{layer} did not move in epoch {epoch}"
 
-    # The final weights: SWA's average (listed last), else the best epoch's, else the last epoch's.
+
+def _check_final_weights(cell, model, spy, epochs, best):
+    """The final weights: SWA's average (listed last), else the best epoch's, else the last epoch's."""
     final = {v.path.split("/", 1)[-1]: keras.ops.convert_to_numpy(v) for v in model.weights}
     if cell["swa"] == "on":
         averaged = range(2, epochs)
@@ -126,52 +139,68 @@ def test_cell(cell, tmp_path):
     if cell["early_stopping"] == "gl_restore":  # restore_optimizer: the step count of the best epoch
         assert int(keras.ops.convert_to_numpy(c._chain.step_counter(model.optimizer))) == spy.steps_end[best]
 
-    # GradientNormLogger: every variable's key in every epoch (NaN while frozen), one step per update.
-    if cell["gradient_logger"] == "on":
-        accumulation = 2 if cell["inner"] == "accumulation" else 1
-        for epoch in range(epochs):
-            # (an update is the micro-step that completes k of them; mixed precision skips some steps)
-            updates = spy.steps_end[epoch] // accumulation - spy.steps_begin[epoch] // accumulation
-            assert logs["grad_steps"][epoch] == updates
-            assert 0 < logs["grad_norm"][epoch] <= logs["grad_norm_max"][epoch] * (1 + 1e-6)
-            if c.CLIPPING[cell["wrapper"]] == "global_norm":
-                assert logs["grad_norm_clipped"][epoch] <= 0.5 * (1 + 1e-5)
-            for layer in ("a", "b", "top"):
-                for name in ("kernel", "bias"):
-                    value = logs[f"grad_norm/{layer}/{name}"][epoch]
-                    frozen = epoch in c.frozen_epochs(cell, layer)
-                    assert math.isnan(value) if frozen else value > 0, (layer, name, epoch, value)
 
-    # ActivationStats: the standard deviation of a plain forward pass at the same epoch end.
-    if cell["activations"] == "on":
-        for epoch in range(epochs):
-            for layer in ("a", "b", "top"):
-                assert c.is_close(logs[f"act_std/{layer}"][epoch], spy.activation_std[epoch][layer], rtol)
+def _check_gradient_logger(cell, logs, spy, epochs):
+    """GradientNormLogger: every variable's key in every epoch (NaN while frozen), one step per update."""
+    if cell["gradient_logger"] != "on":
+        return
+    accumulation = 2 if cell["inner"] == "accumulation" else 1
+    for epoch in range(epochs):
+        # (an update is the micro-step that completes k of them; mixed precision skips some steps)
+        updates = spy.steps_end[epoch] // accumulation - spy.steps_begin[epoch] // accumulation
+        assert logs["grad_steps"][epoch] == updates
+        assert 0 < logs["grad_norm"][epoch] <= logs["grad_norm_max"][epoch] * (1 + 1e-6)
+        if c.CLIPPING[cell["wrapper"]] == "global_norm":
+            assert logs["grad_norm_clipped"][epoch] <= 0.5 * (1 + 1e-5)
+        for layer in ("a", "b", "top"):
+            for name in ("kernel", "bias"):
+                value = logs[f"grad_norm/{layer}/{name}"][epoch]
+                frozen = epoch in c.frozen_epochs(cell, layer)
+                assert math.isnan(value) if frozen else value > 0, (layer, name, epoch, value)
 
-    # The momentum CyclicMomentum used, logged by LearningRateLogger.
-    if cell["rate_logger"] == "on" and cell["wrapper"] in ("cyclic", "gc_cyclic"):
-        cyclic = c.kt_optimizers.unwrap(model.optimizer, c.kt_optimizers.CyclicMomentum)
-        for epoch in range(epochs):
-            expected = float(keras.ops.convert_to_numpy(cyclic.momentum_at(spy.steps_end[epoch])))
-            assert c.is_close(logs["momentum"][epoch], expected, 1e-6)
 
-    # A CSVLogger listed first still receives every keras-tricks key.
-    if cell["csv"] == "first":
-        with open(csv_path) as f:
-            rows = list(csv.DictReader(f))
-        assert len(rows) == epochs
-        for key in ("grad_norm", "learning_rate", "act_std/a", "grad_norm/a/kernel"):
-            if key in logs:
-                assert key in rows[0], key
-                for row, value in zip(rows, logs[key], strict=True):
-                    assert c.is_close(float(row[key]), value, 1e-6) or math.isnan(value)
+def _check_activations(cell, logs, spy, epochs):
+    """ActivationStats: the standard deviation of a plain forward pass at the same epoch end."""
+    if cell["activations"] != "on":
+        return
+    rtol = 2e-3 if cell["precision"] == "mixed" else 1e-5
+    for epoch in range(epochs):
+        for layer in ("a", "b", "top"):
+            assert c.is_close(logs[f"act_std/{layer}"][epoch], spy.activation_std[epoch][layer], rtol)
 
-    # The same run from plain Keras pieces, where the wrapper has a Keras equivalent.
-    if cell["wrapper"] in c.KERAS_EQUIVALENT:
-        plain_cell = {**cell, "gradient_logger": "off"}
-        _, plain_history, plain_spy, _ = c.run(plain_cell, str(tmp_path / "plain.csv"), c.keras_optimizer)
-        assert len(plain_history.history["loss"]) == epochs
-        atol = 1e-3 if cell["precision"] == "mixed" else 1e-6
-        for epoch in range(epochs):
-            for key, value in spy.weights_end[epoch].items():
-                np.testing.assert_allclose(value, plain_spy.weights_end[epoch][key], atol=atol, err_msg=key)
+
+def _check_momentum(cell, model, logs, spy, epochs):
+    """The momentum CyclicMomentum used, logged by LearningRateLogger."""
+    if cell["rate_logger"] != "on" or cell["wrapper"] not in ("cyclic", "gc_cyclic"):
+        return
+    cyclic = c.kt_optimizers.unwrap(model.optimizer, c.kt_optimizers.CyclicMomentum)
+    for epoch in range(epochs):
+        expected = float(keras.ops.convert_to_numpy(cyclic.momentum_at(spy.steps_end[epoch])))
+        assert c.is_close(logs["momentum"][epoch], expected, 1e-6)
+
+
+def _check_csv(cell, csv_path, logs, epochs):
+    """A CSVLogger listed first still receives every keras-tricks key."""
+    if cell["csv"] != "first":
+        return
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == epochs
+    for key in ("grad_norm", "learning_rate", "act_std/a", "grad_norm/a/kernel"):
+        if key in logs:
+            assert key in rows[0], key
+            for row, value in zip(rows, logs[key], strict=True):
+                assert c.is_close(float(row[key]), value, 1e-6) or math.isnan(value)
+
+
+def _check_plain_keras(cell, spy, epochs, tmp_path):
+    """The same run from plain Keras pieces, where the wrapper has a Keras equivalent."""
+    if cell["wrapper"] not in c.KERAS_EQUIVALENT:
+        return
+    plain_cell = {**cell, "gradient_logger": "off"}
+    _, plain_history, plain_spy, _ = c.run(plain_cell, str(tmp_path / "plain.csv"), c.keras_optimizer)
+    assert len(plain_history.history["loss"]) == epochs
+    atol = 1e-3 if cell["precision"] == "mixed" else 1e-6
+    for epoch in range(epochs):
+        for key, value in spy.weights_end[epoch].items():
+            np.testing.assert_allclose(value, plain_spy.weights_end[epoch][key], atol=atol, err_msg=key)
