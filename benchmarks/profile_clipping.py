@@ -16,7 +16,8 @@ Command (about 2 minutes):
 
     python benchmarks/profile_clipping.py
 
-To compare with an older checkout, run this file there first (copy it in if the checkout lacks it):
+To compare with an older checkout, run this file there first (copy it, benchmarks/harness.py and
+examples/book_models.py in if the checkout lacks them; its own keras_tricks is the one imported):
 
     python benchmarks/profile_clipping.py --backends jax --name profile_clipping-before --label 70d893e
     python benchmarks/profile_clipping.py --before benchmarks/results/profile_clipping-before.json
@@ -93,7 +94,9 @@ def jax_train_step(model, callbacks, x, y, batch_size=32):
 
 def _jax_counts(model, callbacks, x, y):
     step, state, data = jax_train_step(model, callbacks, x, y)
-    text = step.lower(state, data).compile().as_text()
+    # Without the comments: a tuple type of more than five elements carries `/*index=5*/` ones, whose `=`
+    # hid the instruction (a `conditional` or `tuple` of many arrays) from the pattern below.
+    text = re.sub(r"/\*.*?\*/", "", step.lower(state, data).compile().as_text())
     # Fusion calls sit in the entry computation and in the branches of conditionals; the fused
     # computations themselves hold the elementwise ops and reductions.
     kinds = collections.Counter(re.findall(r"= [^=]*? ([a-z][\w-]*)\(", text))
