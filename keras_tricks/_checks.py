@@ -11,6 +11,8 @@ import math
 import numbers
 import os
 
+import numpy as np
+
 
 def _received(name, value):
     return f"Received: {name}={value!r}"
@@ -105,6 +107,22 @@ def choice(name, value, options):
     if not any(type(value) is type(option) and value == option for option in options):
         raise ValueError(f"Expected {name} in {tuple(options)}. {_received(name, value)}")
     return value
+
+
+def finite_array(name, value):
+    """An array (NumPy's view of `value`) whose numbers are all finite; other dtypes pass as they are.
+
+    Once, on the host, before a computation whose result would mean nothing with a NaN or Inf in it (and
+    where a backend may hide it: tensorflow's fused Dense+ReLU turns NaN into 0 on oneDNN CPUs).
+    """
+    array = np.asarray(value)
+    if np.issubdtype(array.dtype, np.inexact) and not np.isfinite(array).all():
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(
+            f"Expected {name} to hold only finite numbers, but {bad} of its {array.size} values are NaN or "
+            f"infinite. Drop or impute them first. Received: {name} of shape {array.shape}"
+        )
+    return array
 
 
 def directory(name, value, allow_none=True):

@@ -216,8 +216,9 @@ def find_learning_rate(
 
     Args:
         model: keras.Model. A compiled Sequential or functional model.
-        x: np.ndarray. Inputs (at least one row).
-        y: np.ndarray. Targets. Defaults to `None`.
+        x: np.ndarray. Inputs (at least one row), finite: a NaN or Inf raises `ValueError` before the
+            sweep (on tensorflow a ReLU layer can hide it from the loss).
+        y: np.ndarray. Targets, finite. Defaults to `None`.
         batch_size: int. Rows per step (all of `x` when it has fewer). Defaults to `32`.
         min_lr: float. First rate. Defaults to `1e-7`.
         max_lr: float. Last rate, > `min_lr`. Defaults to `10.0`.
@@ -266,7 +267,8 @@ def find_learning_rate(
     smoothing = _checks.number("smoothing", smoothing, low=0, high=1, high_open=True)
     rule = _checks.choice("rule", rule, RULES)
     seed = _checks.integer("seed", seed)
-    x = np.asarray(x)
+    x = _checks.finite_array("x", x)
+    y = None if y is None else _checks.finite_array("y", y)
     if x.ndim == 0 or len(x) == 0:
         raise ValueError(f"Expected x to hold at least one row. Received: x.shape={x.shape}")
 
@@ -279,7 +281,7 @@ def find_learning_rate(
 
     learning_rates = min_lr * (max_lr / min_lr) ** (np.arange(steps) / (steps - 1))
     losses, smoothed, average, best = [], [], 0.0, math.inf
-    for xb, yb in _clone.batches(x, None if y is None else np.asarray(y), batch_size, steps, seed):
+    for xb, yb in _clone.batches(x, y, batch_size, steps, seed):
         clone.reset_metrics()  # the loss of this batch alone, not the running mean
         loss = float(clone.train_on_batch(xb, yb, return_dict=True)["loss"])
         if not math.isfinite(loss) and not losses:

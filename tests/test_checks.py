@@ -244,3 +244,15 @@ def test_directory_refuses_a_path_below_a_directory_it_cannot_write(tmp_path, mo
     ):
         _checks.directory("backup_dir", target)
     assert _checks.directory("backup_dir", str(tmp_path / "open")) == str(tmp_path / "open")
+
+
+def test_finite_array_counts_what_is_not_finite_and_lets_other_dtypes_pass():
+    values = np.array([[1.0, np.nan], [np.inf, -np.inf]], dtype="float32")
+    message = r"Expected x to hold only finite numbers, but 3 of its 4 values .* shape \(2, 2\)"
+    with pytest.raises(ValueError, match=message):
+        _checks.finite_array("x", values)
+    ok = np.arange(6, dtype="float64").reshape(2, 3)
+    assert _checks.finite_array("x", ok) is ok
+    labels = np.array([0, 1, 2])  # integers, strings: nothing to check
+    assert _checks.finite_array("y", labels) is labels
+    assert _checks.finite_array("y", ["a", "b"]).tolist() == ["a", "b"]

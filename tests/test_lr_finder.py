@@ -121,10 +121,24 @@ def test_a_sweep_too_short_to_trust_warns():
 
 def test_a_loss_not_finite_from_the_first_step_raises():
     x, y = _data()
-    # NaN targets, not inputs: tensorflow's fused Dense+ReLU (oneDNN) turns NaN inputs into 0.
-    y[:] = np.nan
+    model = _model("sgd")
+    # A NaN output bias, after the ReLU layer: tensorflow's fused Dense+ReLU (oneDNN) turns NaN into 0.
+    model.layers[-1].bias.assign(np.full((1,), np.nan, "float32"))
     with pytest.raises(ValueError, match="The loss is nan from the first step of the sweep"):
-        find_learning_rate(_model("sgd"), x, y)
+        find_learning_rate(model, x, y)
+
+
+@pytest.mark.parametrize("where", ["x", "y"])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_data_that_is_not_finite_is_refused_before_the_sweep(where, value):
+    x, y = _data()
+    (x if where == "x" else y)[3, 0] = value
+    model = _model("sgd")
+    before = _state(model)
+    with pytest.raises(ValueError, match=f"Expected {where} to hold only finite numbers, but 1 of its"):
+        find_learning_rate(model, x, y)
+    for old, new in zip(before, _state(model), strict=True):
+        np.testing.assert_array_equal(old, new)
 
 
 @pytest.mark.parametrize(
