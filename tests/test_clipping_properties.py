@@ -3,7 +3,9 @@
 Random lists of gradients: zero-size, scalar, vector, matrix and 4-D, a sparse one on tensorflow (an
 `tf.IndexedSlices` with repeated rows), some `None`, every magnitude from 1e-30 to 1e30. In every mode,
 one step of `GradientClipping(SGD(1.0))` must apply the float64 reference's clipped gradient, log the
-reference's norms, never skip a finite step, and keep the clipped norm within the threshold.
+reference's norms, never skip a finite step, and keep the clipped norm within the threshold. Then a
+large gradient (the book MLP's first kernel) across its exact range, where the sums switch scales, and
+below it (`clipping._scales`).
 """
 
 import keras
@@ -176,3 +178,57 @@ def test_the_sorted_autoclip_window_is_the_sorted_ring_buffer(window, values):
         if np.all(np.isfinite(last)):
             got = clipping.percentile_of_sorted(ordered, count + 1, 30.0)
             np.testing.assert_allclose(keras.ops.convert_to_numpy(got), np.percentile(last, 30.0), rtol=1e-6)
+
+
+def _kernel_and_bias(scale, seed=0):
+    rng = np.random.default_rng(seed)
+    return [(rng.normal(size=shape) * scale).astype("float32") for shape in [(784, 300), (300,)]]
+
+
+def _measured(grads, jit=False):
+    from keras_tricks.optimizers import clipping
+
+    tensors = [keras.ops.convert_to_tensor(g) for g in grads]
+    if jit and keras.backend.backend() == "jax":
+        import jax
+
+        return jax.jit(clipping.measure)(tensors)
+    return clipping.measure(tensors)
+
+
+# The book MLP's first kernel and its bias: the kernel's sums switch from the scale 2ᵇ to the scale 2⁻ᵃ
+# at a norm of 2²⁷ (elements of ~2.8e5), the bias's at 2¹⁹ (elements of ~3e4); 2e-26 is the smallest
+# kernel norm measured exactly (elements of ~5e-29; `clipping._scales`).
+@pytest.mark.parametrize("scale", [1e-28, 1e-20, 1e-10, 1.0, 3e4, 1e5, 2.7e5, 2.8e5, 3e5, 1e10, 1e19, 1e33])
+@pytest.mark.parametrize("jit", [False, True])
+def test_the_norms_of_a_large_gradient_equal_float64_from_1e_25_to_the_float32_limit(scale, jit):
+    grads = _kernel_and_bias(scale)
+    measure = _measured(grads, jit)
+    expected = [np.sqrt(np.sum(g.astype("float64") ** 2)) for g in grads]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(measure.norms), expected, rtol=1e-6)
+    global_norm = float(keras.ops.convert_to_numpy(measure.global_norm))
+    np.testing.assert_allclose(global_norm, np.sqrt(sum(n**2 for n in expected)), rtol=1e-6)
+    assert bool(keras.ops.convert_to_numpy(measure.finite))
+
+
+def test_a_global_norm_near_the_float32_limit_is_finite_and_exact():
+    # The squared norms overflow and the global norm comes from the norms; XLA's division by a norm
+    # above 2¹²⁶ once read every ratio as 0 (its reciprocal flushed to zero), and the global norm as 0.
+    from keras_tricks.optimizers import clipping
+
+    norms = np.array([2.77e38, 5.6e37, 1.9e37, 1.3e35, 0.0], "float32")
+    expected = np.sqrt(np.sum(norms.astype("float64") ** 2))
+    got = float(keras.ops.convert_to_numpy(clipping.combined_norm(keras.ops.convert_to_tensor(norms))))
+    assert got == pytest.approx(expected, rel=1e-6)
+
+
+def test_below_the_exact_range_a_norm_reads_low_never_high_and_the_step_stays_finite():
+    # Elements of ~1e-33 in a 784 × 300 kernel: their squares at the scale 2ᵇ flush to zero (the
+    # documented limit: norms below ~1e-25 for such a kernel). The norm may read smaller, never larger,
+    # and such a gradient is still finite.
+    grads = _kernel_and_bias(1e-33)
+    measure = _measured(grads)
+    expected = [np.sqrt(np.sum(g.astype("float64") ** 2)) for g in grads]
+    norms = keras.ops.convert_to_numpy(measure.norms)
+    assert np.all(norms <= np.asarray(expected) * (1 + 1e-6))
+    assert bool(keras.ops.convert_to_numpy(measure.finite))

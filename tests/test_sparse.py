@@ -107,3 +107,37 @@ def test_a_dense_tensorflow_tensor_is_not_sparse():
 
     assert not _sparse.is_sparse(tf.constant(ROWS))
     assert not _sparse.is_sparse(keras.Variable(ROWS).value)
+
+
+def test_static_shape_is_the_values_shape_of_a_dense_gradient():
+    assert _sparse.static_shape(keras.ops.convert_to_tensor(ROWS)) == ROWS.shape
+
+
+@tensorflow_only
+def test_static_shape_bounds_unknown_rows_by_the_dense_form():
+    # In a graph the rows of a deduplicated gradient are unknown; the norms size their scales by the
+    # dense form's rows (a deduplicated gradient has at most that many), or by nothing if that is
+    # unknown too.
+    import tensorflow as tf
+
+    seen = {}
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, 2], tf.float32),
+            tf.TensorSpec([None], tf.int64),
+            tf.TensorSpec([2], tf.int64),
+        ]
+    )
+    def trace(rows, indices, dense_shape):
+        gradient = _sparse.deduplicated(tf.IndexedSlices(rows, indices, tf.constant(DENSE_SHAPE, tf.int64)))
+        unknown = tf.IndexedSlices(gradient.values, gradient.indices, dense_shape)
+        seen.update(
+            rows=tuple(gradient.values.shape),
+            bounded=_sparse.static_shape(gradient),
+            unbounded=_sparse.static_shape(unknown),
+        )
+        return gradient.values
+
+    trace(ROWS, INDICES, tf.constant(DENSE_SHAPE, tf.int64))
+    assert seen == {"rows": (None, 2), "bounded": DENSE_SHAPE, "unbounded": (None, 2)}

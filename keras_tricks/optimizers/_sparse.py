@@ -45,3 +45,16 @@ def with_values(gradient, new_values):
     if is_sparse(gradient):
         return _tf().IndexedSlices(new_values, gradient.indices, gradient.dense_shape)
     return new_values
+
+
+def static_shape(gradient):
+    """The shape of `values(gradient)`, its number of rows bounded by the dense form's when unknown.
+
+    A deduplicated gradient has at most as many rows as its dense form; `None` for a dimension that
+    neither gives statically.
+    """
+    shape = list(values(gradient).shape)
+    if is_sparse(gradient) and shape and shape[0] is None:
+        dense = _tf().get_static_value(gradient.dense_shape)
+        shape[0] = None if dense is None else int(dense[0])
+    return tuple(shape)

@@ -6,14 +6,14 @@ and returns a new list; none holds state. The stateful wrapper `GradientClipping
 Sparse gradients (tensorflow's `tf.IndexedSlices`, from an `Embedding`) are measured and clipped as
 their dense form, and stay sparse: pass them through `deduplicate` first (see `_sparse`).
 
-Norms never overflow nor underflow for a finite gradient: each sum of squares is taken at three scales in
-one reduction, of x·2⁻¹⁰⁰, x and x·2¹⁰⁰ (exact scalings by powers of two), and the norm read from the
-unscaled sum when it lies between 1e-30 and ~3.4e38 (every gradient of a healthy network), from the
-scaled-down one when it overflowed and from the scaled-up one when it underflowed. On jax and torch there
-is no branch: the three sums cost one pass over the gradient, and the train step keeps the shape of
-Keras's own `global_clipnorm` (see docs/benchmarks.md). On tensorflow, whose executor pays per op, plain
-sums are taken and the three-scale ones only in a branch taken when a sum is out of range. A gradient
-is non-finite when one of its elements is NaN or ±Inf, never because its squares overflow.
+Norms never overflow for a finite gradient, and do not underflow above ~1e-28: each sum of squares is
+taken at two scales in one reduction, of |x|·2⁻ᵃ and |x|·2ᵇ (exact scalings by powers of two, a and b set
+by the number of squares summed, `_scales`), and the norm read from the scaled-up sum unless it
+overflowed (a gradient norm above ~1e9 to ~1e18), from the scaled-down one otherwise. On jax and torch
+there is no branch: the two sums cost one pass over the gradient, and the train step keeps the shape of
+Keras's own `global_clipnorm` (see docs/benchmarks.md). On tensorflow, whose executor pays per op,
+plain sums are taken and the two-scale ones only in a branch taken when a sum is out of range. A
+gradient is non-finite when one of its elements is NaN or ±Inf, never because its squares overflow.
 """
 
 import collections
@@ -27,15 +27,10 @@ from keras_tricks.optimizers import _sparse
 # Below this norm a gradient counts as zero: AGC divides by it (the NFNets code uses the same floor).
 TINY = 1e-6
 
-# Below this sum of squares the float32 sum loses precision to underflow: such a norm is read from the
-# sum of the gradient scaled up.
+# Below this sum of squares a float32 plain sum may have lost precision to underflow.
 _SMALLEST_SQUARE = 1e-30
 
-# Scalings by powers of two (exact): the squares of |x|·2⁻¹⁰⁰ never overflow for a finite x (their sum stays
-# below ~1e17 per element), those of |x|·2¹⁰⁰ do not underflow where the unscaled ones do.
-_DOWN, _UP = 2.0**-100, 2.0**100
-
-# Gradients of one shape up to this many elements are measured together (see `_sums_by_gradient`).
+# Gradients of one shape up to this many elements are measured together (see `_norms_by_gradient`).
 _STACK_BELOW = 1 << 16
 
 Measure = collections.namedtuple("Measure", ["norms", "global_norm", "finite"])
@@ -70,25 +65,54 @@ def squared_norms(grads):
     return [None if g is None else ops.sum(ops.square(_values(g))) for g in grads]
 
 
-def _sums_at_three_scales(values, axes=None):
-    """Σx² over `axes` (all by default) of x·2⁻¹⁰⁰, x and x·2¹⁰⁰, stacked on a new first axis.
+def _scales(count):
+    """The exponents `(a, b)` of the two scales 2⁻ᵃ and 2ᵇ for sums of `count` squares.
 
-    One reduction: the scales are a broadcast product, which XLA fuses into it (a stack of the three
-    would be written out to memory first). |x|·|x| rather than x·x: on jax, XLA would share x·x with
-    the inner optimizer's own square of the gradient and write it out to memory first.
+    With h = ⌈log₂(count) / 2⌉, a = 66 + h and b = 55 − 2h:
+
+    - `count` squares of |x|·2⁻ᵃ (|x| < 2¹²⁸) sum below 2¹²⁴: that sum is finite for every finite x;
+    - the sum at 2ᵇ overflows only when the norm is at least 2⁶⁴⁻ᵇ (2²⁷ ≈ 1.3e8 for a 784 × 300
+      kernel, 2¹⁵ for 24 elements); the typical term of the sum at 2⁻ᵃ is then at least 2⁻¹¹⁴, 2¹²
+      times the smallest normal float32 (XLA and tensorflow flush smaller ones to zero): what the
+      flushed terms lose is below 1e-6 of a Gaussian gradient's norm;
+    - by the same measure the sum at 2ᵇ is exact for a norm of at least √count·2⁻⁵⁷⁻ᵇ (2e-26 for the
+      784 × 300 kernel, 3e-30 for a bias of 300, 2e-25 for a million elements); below that a norm
+      may read smaller, and elements under 2⁻⁶³⁻ᵇ (8e-31 in the kernel) count as 0.
+
+    Both are exact rescalings (powers of two): where neither sum overflows nor underflows, the norm is
+    the plain sum's, bit for bit.
     """
-    scales = ops.reshape(ops.array([_DOWN, 1.0, _UP]), (3,) + (1,) * len(values.shape))
+    h = math.ceil(math.log2(max(count, 1)) / 2)
+    return 66 + h, 55 - 2 * h
+
+
+_Norms = collections.namedtuple("_Norms", ["norms", "squares", "finite"])
+
+
+def _norms_at_two_scales(values, axes=None, shape=None):
+    """The L2 norms of `values` over `axes` (all by default), from sums at two scales (`_scales`).
+
+    Returns a `_Norms`: the norms, the plain squared norms (exact where they neither overflow nor
+    underflow, to add up a global norm bit for bit as a plain sum would), and whether each is finite.
+    `shape` bounds `values.shape` where it is unknown (a sparse gradient's rows: `_sparse.static_shape`);
+    a sum over an unknown dimension counts as one of 2⁴⁰ squares.
+
+    One reduction: the two scales are a broadcast product, which XLA fuses into it (a stack of the two
+    would be written out to memory first; three scales, which also covered the norms below ~1e-26,
+    cost 0.14 of a plain train step on jax against 0.02 for two: docs/benchmarks.md). |x|·|x| rather
+    than x·x: on jax, XLA would share x·x with the inner optimizer's own square of the gradient and
+    write it out to memory first.
+    """
+    axes = tuple(range(len(values.shape))) if axes is None else tuple(axes)
+    sizes = [(values.shape if shape is None else shape)[axis] for axis in axes]
+    a, b = _scales(2**40 if None in sizes else math.prod(sizes))
+    scales = ops.reshape(ops.array([2.0**-a, 2.0**b]), (2,) + (1,) * len(values.shape))
     scaled = ops.expand_dims(ops.abs(values), 0) * scales
-    axes = tuple(range(1, len(scaled.shape))) if axes is None else tuple(a + 1 for a in axes)
-    return ops.sum(scaled * scaled, axis=axes) if axes else scaled * scaled
-
-
-def _norm_from_sums(sums):
-    """The norm from `_sums_at_three_scales`: the unscaled sum unless it overflowed or underflowed."""
-    roots = ops.sqrt(sums)  # one square root of the three (XLA would keep three apart)
-    in_range = ops.where(sums[1] < _SMALLEST_SQUARE, roots[2] * _DOWN, roots[1])
-    # A NaN or ±Inf element makes all three sums non-finite: the norm is then NaN or +Inf.
-    return ops.where(ops.isfinite(sums[1]), in_range, roots[0] * _UP)
+    sums = ops.sum(scaled * scaled, axis=tuple(axis + 1 for axis in axes)) if axes else scaled * scaled
+    roots = ops.sqrt(sums)  # one square root of the two (XLA would keep two apart)
+    # A NaN or ±Inf element makes both sums non-finite: the norm is then NaN or +Inf.
+    norms = ops.where(ops.isfinite(sums[1]), roots[1] * 2.0**-b, roots[0] * 2.0**a)
+    return _Norms(norms, sums[1] * 2.0 ** (-2 * b), ops.isfinite(sums[0]))
 
 
 def measure(grads):
@@ -98,18 +122,18 @@ def measure(grads):
         return Measure(ops.zeros((len(grads),)), ops.zeros(()), ops.ones((), dtype="bool"))
     if keras.backend.backend() == "tensorflow":
         return _measure_with_branch(grads, present)
-    return Measure(*_from_sums(_sums_by_gradient(grads, present)))
+    return _measure_exact(grads, present)
 
 
 def _measure_with_branch(grads, present):
-    """`measure` on tensorflow: one plain sum of squares per gradient, the three-scale sums only in the
+    """`measure` on tensorflow: one plain sum of squares per gradient, the two-scale sums only in the
     branch of a `cond` taken when a sum overflowed or underflowed.
 
     TensorFlow's CPU executor pays a few microseconds per graph op whatever its size, and runs no op of
     a branch it does not take: here the plain sums are the fewest ops (measured: 1.3x Keras's
-    `global_clipnorm` per epoch with the three scales, see docs/benchmarks.md). XLA (jax, and
+    `global_clipnorm` per epoch with three scales, see docs/benchmarks.md). XLA (jax, and
     tensorflow's `jit_compile=True`) compiles both branches and writes out what they read, which cost
-    0.2x a step on jax: there the three scales in one reduction are the cheaper shape.
+    0.2x a step on jax: there the two scales in one reduction are the cheaper shape.
     """
     zero = ops.zeros(())
     squares = ops.stack(
@@ -124,13 +148,26 @@ def _measure_with_branch(grads, present):
         return ops.sqrt(squares), ops.sqrt(total), ops.ones((), dtype="bool")
 
     def exact():
-        return _from_sums(_sums_by_gradient(grads, present))
+        return tuple(_measure_exact(grads, present))
 
     return Measure(*ops.cond(in_range, plain, exact))
 
 
-def _sums_by_gradient(grads, present):
-    """`_sums_at_three_scales` of each gradient, as a `(3, len(grads))` matrix (zeros where absent).
+def _measure_exact(grads, present):
+    """`measure` from each gradient's sums at two scales (`_norms_by_gradient`).
+
+    The global norm is the square root of the sum of the plain squared norms where that sum lies
+    between 1e-30 and float32's largest (then it is a plain sum's, bit for bit), `combined_norm` of the
+    norms otherwise.
+    """
+    norms, squares, finite = _norms_by_gradient(grads, present)
+    total = ops.sum(squares)
+    in_range = ops.logical_and(ops.isfinite(total), total >= _SMALLEST_SQUARE)
+    return Measure(norms, ops.where(in_range, ops.sqrt(total), combined_norm(norms)), finite)
+
+
+def _norms_by_gradient(grads, present):
+    """The `_Norms` of each gradient, as vectors (0 where absent), and whether all are finite.
 
     Dense gradients of one shape with at most `_STACK_BELOW` elements (the biases, the kernels of a
     stack of equal layers) are stacked and reduced together: each reduction has a fixed cost on CPU
@@ -142,34 +179,34 @@ def _sums_by_gradient(grads, present):
         if p:
             small = not _sparse.is_sparse(g) and math.prod(g.shape) <= _STACK_BELOW
             groups.setdefault(tuple(g.shape) if small else index, []).append(index)
-    columns = [ops.zeros((3,))] * len(grads)
+    zero = ops.zeros(())
+    norms, squares, finite = [zero] * len(grads), [zero] * len(grads), []
     for members in groups.values():
         if len(members) == 1:
-            columns[members[0]] = _sums_at_three_scales(_values(grads[members[0]]))
+            g = grads[members[0]]
+            measured = _norms_at_two_scales(_values(g), shape=_sparse.static_shape(g))
+            norms[members[0]], squares[members[0]] = measured.norms, measured.squares
+            finite.append(measured.finite)
             continue
         stacked = ops.stack([_values(grads[i]) for i in members])
-        sums = _sums_at_three_scales(stacked, tuple(range(1, len(stacked.shape))))
+        measured = _norms_at_two_scales(stacked, tuple(range(1, len(stacked.shape))))
+        finite.append(ops.all(measured.finite))
         for position, index in enumerate(members):
-            columns[index] = sums[:, position]
-    return ops.stack(columns, axis=1)
-
-
-def _from_sums(sums):
-    """Each gradient's norm, the global norm and finiteness, from their stacked three-scale sums."""
-    # Each gradient's squared norm, brought back from the scaled-up sum where the plain one underflowed
-    # (a loss below ~1e-38 at most, against a global square sum of at least 1e-30 where it is used).
-    squares = ops.where(sums[1] < _SMALLEST_SQUARE, sums[2] * _DOWN * _DOWN, sums[1])
-    # The global norm by the same rule, from the three sums over all gradients, in one reduction.
-    totals = ops.sum(ops.stack([sums[0], squares, sums[2]]), axis=1)
-    # (x·2⁻¹⁰⁰)² sums to a finite number for every finite gradient, to NaN or Inf otherwise.
-    return _norm_from_sums(sums), _norm_from_sums(totals), ops.isfinite(totals[0])
+            norms[index], squares[index] = measured.norms[position], measured.squares[position]
+    return _Norms(ops.stack(norms), ops.stack(squares), all_of(finite))
 
 
 def combined_norm(norms):
-    """(Σᵢ nᵢ²)^½ of a vector of norms, computed as m·(Σᵢ (nᵢ/m)²)^½ with m = maxᵢ nᵢ (no overflow)."""
+    """(Σᵢ nᵢ²)^½ of a vector of norms, computed as m·(Σᵢ (nᵢ/m)²)^½ with m = maxᵢ nᵢ (no overflow).
+
+    NaN when a norm is NaN, +Inf when one is +Inf.
+    """
     largest = ops.max(norms)
-    safe = ops.where(largest > 0, largest, 1.0)
-    return largest * ops.sqrt(ops.sum(ops.square(norms / safe)))
+    # Above 2⁶⁴ both sides of nᵢ/m are scaled by 2⁻⁶⁴ first: XLA divides by multiplying with 1/m, which
+    # flushes to 0 for m above 2¹²⁶ (every ratio would read 0).
+    scale = ops.where(largest > 2.0**64, 2.0**-64, 1.0)
+    safe = ops.where(largest > 0, largest * scale, 1.0)
+    return largest * ops.sqrt(ops.sum(ops.square(norms * scale / safe)))
 
 
 def global_norm(grads):
@@ -230,10 +267,10 @@ def unitwise_norm(x):
     out)`), so a unit's norm is taken over all the other axes; a bias or scalar is one unit. Like
     `measure`, it neither overflows nor underflows for a finite `x`.
     """
-    x = _values(x)
+    shape, x = _sparse.static_shape(x), _values(x)
     if len(x.shape) <= 1:
-        return _norm_from_sums(_sums_at_three_scales(x))
-    norms = _norm_from_sums(_sums_at_three_scales(x, tuple(range(len(x.shape) - 1))))
+        return _norms_at_two_scales(x, shape=shape).norms
+    norms = _norms_at_two_scales(x, tuple(range(len(x.shape) - 1)), shape).norms
     return ops.reshape(norms, (1,) * (len(x.shape) - 1) + (x.shape[-1],))
 
 
@@ -244,13 +281,13 @@ def adaptive_factors(grads, weights, clipping, eps):
     per gradient that is not `None`, in order, a boolean scalar, and the global norm of the clipped
     gradients (from the units' clipped norms: no second pass over the gradients). See `adaptive_clip`.
     """
-    factors, changed, sums = [], [], []
+    factors, changed, clipped_norms = [], [], []
     for g, w in zip(grads, weights, strict=True):
         if g is None:
             continue
         if not _has_elements(g):
             factors.append(ops.ones(()))
-            sums.append(ops.zeros((3,)))
+            clipped_norms.append(ops.zeros(()))
             continue
         max_norm = clipping * ops.maximum(unitwise_norm(w), eps)
         g_norm = unitwise_norm(g)
@@ -258,8 +295,8 @@ def adaptive_factors(grads, weights, clipping, eps):
         factor = ops.where(exceeds, max_norm / ops.maximum(g_norm, TINY), 1.0)
         factors.append(factor)
         changed.append(ops.any(exceeds))
-        sums.append(_sums_at_three_scales(g_norm * factor))
-    clipped_norm = _from_sums(ops.stack(sums, axis=1))[1] if sums else ops.zeros(())
+        clipped_norms.append(_norms_at_two_scales(g_norm * factor).norms)
+    clipped_norm = combined_norm(ops.stack(clipped_norms)) if clipped_norms else ops.zeros(())
     return factors, any_of(changed), clipped_norm
 
 
@@ -284,6 +321,11 @@ def adaptive_clip(grads, weights, clipping, eps, return_changed=False):
 def any_of(flags):
     """The logical or of boolean scalars (`False` for none)."""
     return ops.any(ops.stack(flags)) if flags else ops.zeros((), dtype="bool")
+
+
+def all_of(flags):
+    """The logical and of boolean scalars (`True` for none)."""
+    return ops.all(ops.stack(flags)) if flags else ops.ones((), dtype="bool")
 
 
 def percentile_of_sorted(ordered, count, percentile):

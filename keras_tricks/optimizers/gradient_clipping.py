@@ -78,8 +78,9 @@ class GradientClipping(OptimizerWrapper):
     - `None`: no clipping, statistics only.
 
     Norms are computed so that a finite gradient never overflows (a float32 sum of squares overflows
-    above ~1.8e19 per element: then each gradient is measured scaled by its largest magnitude); a step
-    is non-finite when an element of its gradient is NaN or ±Inf. On tensorflow, a sparse gradient (an
+    above ~1.8e19 per element: each gradient's squares are also summed scaled down by a power of two),
+    exact from ~2e-25 (a gradient of a million elements; ~3e-30 for a bias of 300) to float32's largest; a
+    step is non-finite when an element of its gradient is NaN or ±Inf. On tensorflow, a sparse gradient (an
     `Embedding`'s `tf.IndexedSlices`) is measured and clipped as its dense form (the rows of a repeated
     index summed) and stays sparse. Integer variables are refused when the optimizer is built.
 
