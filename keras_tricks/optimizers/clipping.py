@@ -336,7 +336,6 @@ def any_of(flags):
     return ops.any(ops.stack(flags)) if flags else ops.zeros((), dtype="bool")
 
 
-
 def percentile_of_sorted(ordered, count, percentile):
     """The `percentile`-th percentile (NumPy's linear method) of the `count` first, sorted, entries."""
     n = ops.minimum(count, ordered.shape[0])
