@@ -232,3 +232,42 @@ def test_below_the_exact_range_a_norm_reads_low_never_high_and_the_step_stays_fi
     norms = keras.ops.convert_to_numpy(measure.norms)
     assert np.all(norms <= np.asarray(expected) * (1 + 1e-6))
     assert bool(keras.ops.convert_to_numpy(measure.finite))
+
+
+@pytest.mark.parametrize("scale", [1e-20, 1e-3, 1.0, 3e5, 1e19, 1e33])
+def test_measure_unitwise_gives_the_norms_of_measure_and_the_unit_norms_in_one_pass(scale):
+    # AGC's measurement: each gradient's sums taken per unit and added up. Against `measure` and
+    # `unitwise_norm` (and float64), in another summation order: within 1e-6, not bit for bit.
+    from keras_tricks.optimizers import clipping
+
+    rng = np.random.default_rng(3)
+    shapes = [(784, 300), (300,), (3, 3, 8, 16), ()]
+    grads = [(rng.normal(size=shape) * scale).astype("float32") for shape in shapes] + [None]
+    tensors = [None if g is None else keras.ops.convert_to_tensor(g) for g in grads]
+    together = clipping.measure_unitwise(tensors)
+    apart = clipping.measure(tensors)
+    expected = [0.0 if g is None else np.sqrt(np.sum(g.astype("float64") ** 2)) for g in grads]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(together.norms), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(together.norms), keras.ops.convert_to_numpy(apart.norms), rtol=1e-6
+    )
+    assert float(keras.ops.convert_to_numpy(together.global_norm)) == pytest.approx(
+        float(keras.ops.convert_to_numpy(apart.global_norm)), rel=1e-6
+    )
+    assert bool(keras.ops.convert_to_numpy(together.finite))
+    assert together.units[-1] is None and apart.units is None
+    for g, units in zip(tensors[:-1], together.units[:-1], strict=True):
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(units),
+            keras.ops.convert_to_numpy(clipping.unitwise_norm(g)),
+            rtol=1e-6,
+        )
+
+
+def test_measure_unitwise_finds_a_nan():
+    from keras_tricks.optimizers import clipping
+
+    grads = [np.ones((4, 3), "float32"), np.array([1.0, np.nan], "float32")]
+    measured = clipping.measure_unitwise([keras.ops.convert_to_tensor(g) for g in grads])
+    assert not bool(keras.ops.convert_to_numpy(measured.finite))
+    assert np.isnan(keras.ops.convert_to_numpy(measured.norms)[1])

@@ -33,13 +33,15 @@ _SMALLEST_SQUARE = 1e-30
 # Gradients of one shape up to this many elements are measured together (see `_norms_by_gradient`).
 _STACK_BELOW = 1 << 16
 
-Measure = collections.namedtuple("Measure", ["norms", "global_norm", "finite"])
-Measure.__doc__ = """The norms of a list of gradients (`measure`).
+Measure = collections.namedtuple("Measure", ["norms", "global_norm", "finite", "units"], defaults=(None,))
+Measure.__doc__ = """The norms of a list of gradients (`measure`, `measure_unitwise`).
 
 Attributes:
     norms: float32 vector, the L2 norm of each gradient (0 for `None` or an empty one).
     global_norm: float32 scalar, (Σᵢ ‖gᵢ‖²)^½.
     finite: bool scalar, whether every element of every gradient is finite.
+    units: `None` (`measure`), or (`measure_unitwise`) one entry per gradient: its unit-wise norms as
+        `unitwise_norm` gives them, `None` for an absent or empty gradient.
 """
 
 
@@ -89,11 +91,12 @@ def _scales(count):
 _Norms = collections.namedtuple("_Norms", ["norms", "squares", "finite"])
 
 
-def _sums_at_two_scales(values, axes=None, shape=None):
+def _sums_at_two_scales(values, axes=None, shape=None, whole=False):
     """Σx² over `axes` (all by default) of |x|·2⁻ᵃ and |x|·2ᵇ, stacked on a new first axis, and `(a, b)`.
 
     `shape` bounds `values.shape` where it is unknown (a sparse gradient's rows: `_sparse.static_shape`);
-    a sum over an unknown dimension counts as one of 2⁴⁰ squares.
+    a sum over an unknown dimension counts as one of 2⁴⁰ squares. With `whole=True` the scales are set
+    for the sum of all of `values` (so that the sums over `axes` can be added up further).
 
     One reduction: the two scales are a broadcast product, which XLA fuses into it (a stack of the two
     would be written out to memory first). Three scales (2⁻¹⁰⁰, 1, 2¹⁰⁰) also covered the norms below
@@ -102,7 +105,8 @@ def _sums_at_two_scales(values, axes=None, shape=None):
     optimizer's own square of the gradient and write it out to memory first.
     """
     axes = tuple(range(len(values.shape))) if axes is None else tuple(axes)
-    sizes = [(values.shape if shape is None else shape)[axis] for axis in axes]
+    shape = values.shape if shape is None else shape
+    sizes = list(shape) if whole else [shape[axis] for axis in axes]
     a, b = _scales(2**40 if None in sizes else math.prod(sizes))
     scales = ops.reshape(ops.array([2.0**-a, 2.0**b]), (2,) + (1,) * len(values.shape))
     scaled = ops.expand_dims(ops.abs(values), 0) * scales
@@ -160,22 +164,57 @@ def _measure_with_branch(grads, present):
         return ops.sqrt(squares), ops.sqrt(total), ops.ones((), dtype="bool")
 
     def exact():
-        return tuple(_measure_exact(grads, present))
+        measured = _measure_exact(grads, present)
+        return measured.norms, measured.global_norm, measured.finite
 
     return Measure(*ops.cond(in_range, plain, exact))
 
 
 def _measure_exact(grads, present):
-    """`measure` from each gradient's sums at two scales (`_norms_by_gradient`).
+    """`measure` from each gradient's sums at two scales (`_norms_by_gradient`)."""
+    return _measure_from(_norms_by_gradient(grads, present))
+
+
+def _measure_from(measured, units=None):
+    """The `Measure` of the gradients' `_Norms`.
 
     The global norm is the square root of the sum of the plain squared norms where that sum lies
     between 1e-30 and float32's largest (then it is a plain sum's, bit for bit), `combined_norm` of the
     norms otherwise.
     """
-    norms, squares, finite = _norms_by_gradient(grads, present)
+    norms, squares, finite = measured
     total = ops.sum(squares)
     in_range = ops.logical_and(ops.isfinite(total), total >= _SMALLEST_SQUARE)
-    return Measure(norms, ops.where(in_range, ops.sqrt(total), combined_norm(norms)), finite)
+    return Measure(norms, ops.where(in_range, ops.sqrt(total), combined_norm(norms)), finite, units)
+
+
+def measure_unitwise(grads):
+    """The `Measure` of `grads` with each gradient's unit-wise norms (`units`), in one pass over each.
+
+    Each gradient's sums of squares are taken per output unit (as `unitwise_norm`), at the scales of
+    the whole gradient, and added up over the units for its norm: AGC needs both, and with a second
+    pass over the gradients for the norms alone its jax train step measured 1.10x this one's (book MLP,
+    batch 32). A gradient's norm is then a sum in another order than `measure`'s: within 5e-7 of it
+    (relative), its unit norms within 7e-7 of `unitwise_norm`'s, not bit for bit.
+    """
+    present = [_has_elements(g) for g in grads]
+    if not any(present):
+        return measure(grads)._replace(units=[None] * len(grads))
+    columns, exponents, units = [ops.zeros((2,))] * len(grads), [(0, 0)] * len(grads), [None] * len(grads)
+    for index, (g, p) in enumerate(zip(grads, present, strict=True)):
+        if not p:
+            continue
+        shape, x = _sparse.static_shape(g), _values(g)
+        if len(x.shape) <= 1:
+            sums, (a, b) = _sums_at_two_scales(x, shape=shape)
+            columns[index], units[index] = sums, _norms_from_sums(sums, a, b).norms
+        else:
+            sums, (a, b) = _sums_at_two_scales(x, tuple(range(len(x.shape) - 1)), shape, whole=True)
+            norms = _norms_from_sums(sums, a, b).norms
+            columns[index] = ops.sum(sums, axis=1)
+            units[index] = ops.reshape(norms, (1,) * (len(x.shape) - 1) + (x.shape[-1],))
+        exponents[index] = (a, b)
+    return _measure_from(_norms_from_columns(columns, exponents), units)
 
 
 def _norms_by_gradient(grads, present):
@@ -204,6 +243,11 @@ def _norms_by_gradient(grads, present):
         sums, pair = _sums_at_two_scales(stacked, tuple(range(1, len(stacked.shape))))
         for position, index in enumerate(members):
             columns[index], exponents[index] = sums[:, position], pair
+    return _norms_from_columns(columns, exponents)
+
+
+def _norms_from_columns(columns, exponents):
+    """The `_Norms` of the gradients from their two-scale sums (one `(2,)` column each) and `(a, b)`s."""
     a, b = zip(*exponents, strict=True)
     norms, squares, finite = _norms_from_sums(ops.stack(columns, axis=1), ops.array(a), ops.array(b))
     return _Norms(norms, squares, ops.all(finite))
@@ -287,15 +331,19 @@ def unitwise_norm(x):
     return ops.reshape(norms, (1,) * (len(x.shape) - 1) + (x.shape[-1],))
 
 
-def adaptive_factors(grads, weights, clipping, eps):
+def adaptive_factors(grads, weights, clipping, eps, units=None):
     """AGC's factor for each unit of each present gradient, whether any unit is rescaled, and the norm.
 
     Returns `(factors, changed, clipped_norm)`: one factor tensor (broadcastable against its gradient)
     per gradient that is not `None`, in order, a boolean scalar, and the global norm of the clipped
     gradients (from the units' clipped norms: no second pass over the gradients). See `adaptive_clip`.
+    `units` (one entry per gradient, as `measure_unitwise(grads).units`) gives the gradients' unit-wise
+    norms when already measured.
     """
+    if units is None:
+        units = [None if g is None or not _has_elements(g) else unitwise_norm(g) for g in grads]
     factors, changed, clipped_norms = [], [], []
-    for g, w in zip(grads, weights, strict=True):
+    for g, w, g_norm in zip(grads, weights, units, strict=True):
         if g is None:
             continue
         if not _has_elements(g):
@@ -303,7 +351,6 @@ def adaptive_factors(grads, weights, clipping, eps):
             clipped_norms.append(ops.zeros(()))
             continue
         max_norm = clipping * ops.maximum(unitwise_norm(w), eps)
-        g_norm = unitwise_norm(g)
         exceeds = g_norm > max_norm
         factor = ops.where(exceeds, max_norm / ops.maximum(g_norm, TINY), 1.0)
         factors.append(factor)

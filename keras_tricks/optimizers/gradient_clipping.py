@@ -238,7 +238,8 @@ class GradientClipping(OptimizerWrapper):
         return clipped, step.finite
 
     def _measure_and_clip(self, grads, weights, is_update):
-        measure = clip_ops.measure(grads)
+        # AGC needs each gradient's unit-wise norms: measured with the norms, in one pass.
+        measure = (clip_ops.measure_unitwise if self.mode == "adaptive" else clip_ops.measure)(grads)
         recorded = ops.logical_and(measure.finite, is_update)
         clipped, changed, clipped_norm = _CLIPPERS[self.mode](self, grads, weights, measure, recorded)
         if clipped_norm is None:  # the clipped gradient is bounded: its squares do not overflow
@@ -270,11 +271,11 @@ class GradientClipping(OptimizerWrapper):
         return clipped, measure.global_norm > threshold, ops.minimum(measure.global_norm, threshold)
 
     def _adaptive(self, grads, weights, measure, recorded):
-        present = [(g, w) for g, w in zip(grads, weights, strict=True) if g is not None]
+        present = [(g, w, u) for g, w, u in zip(grads, weights, measure.units, strict=True) if g is not None]
         if not present:
             return grads, ops.zeros((), dtype="bool"), measure.global_norm
-        g, w = zip(*present, strict=True)
-        factors, changed, clipped_norm = clip_ops.adaptive_factors(g, w, self.clipping, self.eps)
+        g, w, units = zip(*present, strict=True)
+        factors, changed, clipped_norm = clip_ops.adaptive_factors(g, w, self.clipping, self.eps, units)
         return (
             clip_ops.apply_factors(grads, factors),
             changed,
