@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keras_tricks.optimizers import GradientClipping, GradientMonitor, clipping
+from keras_tricks.optimizers import GradientClipping, GradientMonitor, clipping, unwrap
 from tests import helpers
 
 
@@ -358,6 +358,39 @@ def test_mixed_precision_statistics_are_on_unscaled_gradients():
     assert float(wrapper.statistics()["grad_steps"]) > 0
     expected = float(reference.optimizer.statistics()["grad_norm"])
     assert float(wrapper.statistics()["grad_norm"]) == pytest.approx(expected, rel=2e-2)
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16"])
+def test_adaptive_logs_the_norms_the_observer_logs(policy):
+    # AGC measures its norms with its unit-wise ones (one pass, `clipping.measure_unitwise`); the
+    # observer measures them apart. At learning rate 0 both see the same gradient at every step of a
+    # fit: the statistics the logger reads must agree, per variable too (to float32 rounding). (Under
+    # mixed precision the loss scale starts high: the first steps overflow and are skipped by both.)
+    x, y = _data(64)
+    x, y = np.tile(x, (4, 1)), np.tile(y, (4, 1))
+    logs = {}
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        for name, optimizer in [
+            ("monitor", GradientMonitor(keras.optimizers.SGD(0.0))),
+            ("adaptive", GradientClipping(keras.optimizers.SGD(0.0), "adaptive", clipping=1e-3)),
+        ]:
+            model = _model(optimizer)
+            model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+            wrapper = unwrap(model.optimizer, GradientClipping)
+            logs[name] = {k: float(keras.ops.convert_to_numpy(v)) for k, v in wrapper.statistics().items()}
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert logs["adaptive"]["grad_clip_rate"] > 0  # AGC did clip: its own path ran
+    assert logs["adaptive"]["grad_steps"] == logs["monitor"]["grad_steps"] > 0
+    for key in ["grad_norm", "grad_norm_max"]:
+        assert logs["adaptive"][key] == pytest.approx(logs["monitor"][key], rel=1e-6), key
+    # per variable, in the same order (the two models' variable paths differ by their names)
+    per_variable = {
+        name: [v for k, v in stats.items() if k.startswith("grad_norm/")] for name, stats in logs.items()
+    }
+    assert len(per_variable["adaptive"]) == 4
+    np.testing.assert_allclose(per_variable["adaptive"], per_variable["monitor"], rtol=1e-6)
 
 
 def test_update_ratios_are_update_over_weight_norms():

@@ -6,10 +6,11 @@ and returns a new list; none holds state. The stateful wrapper `GradientClipping
 Sparse gradients (tensorflow's `tf.IndexedSlices`, from an `Embedding`) are measured and clipped as
 their dense form, and stay sparse: pass them through `deduplicate` first (see `_sparse`).
 
-Norms never overflow for a finite gradient, and do not underflow above ~1e-28: each sum of squares is
-taken at two scales in one reduction, of |x|·2⁻ᵃ and |x|·2ᵇ (exact scalings by powers of two, a and b set
-by the number of squares summed, `_scales`), and the norm read from the scaled-up sum unless it
-overflowed (a gradient norm above ~1e9 to ~1e18), from the scaled-down one otherwise. On jax and torch
+Norms never overflow for a finite gradient, and are exact (float32 rounding) from ~1e-33 for a scalar
+to ~2e-25 for a million elements upward (`_scales`): each sum of squares is taken at two scales in one
+reduction, of |x|·2⁻ᵃ and |x|·2ᵇ (exact scalings by powers of two, a and b set by the number of squares
+summed), and the norm read from the scaled-up sum unless it overflowed (from a norm of 2⁹ for a scalar,
+2²⁷ for a 784 × 300 kernel), from the scaled-down one otherwise. On jax and torch
 there is no branch: the two sums cost one pass over the gradient, and the train step keeps the shape of
 Keras's own `global_clipnorm` (see docs/benchmarks.md). On tensorflow, whose executor pays per op,
 plain sums are taken and the two-scale ones only in a branch taken when a sum is out of range. A
@@ -204,16 +205,8 @@ def measure_unitwise(grads):
     for index, (g, p) in enumerate(zip(grads, present, strict=True)):
         if not p:
             continue
-        shape, x = _sparse.static_shape(g), _values(g)
-        if len(x.shape) <= 1:
-            sums, (a, b) = _sums_at_two_scales(x, shape=shape)
-            columns[index], units[index] = sums, _norms_from_sums(sums, a, b).norms
-        else:
-            sums, (a, b) = _sums_at_two_scales(x, tuple(range(len(x.shape) - 1)), shape, whole=True)
-            norms = _norms_from_sums(sums, a, b).norms
-            columns[index] = ops.sum(sums, axis=1)
-            units[index] = ops.reshape(norms, (1,) * (len(x.shape) - 1) + (x.shape[-1],))
-        exponents[index] = (a, b)
+        sums, exponents[index], units[index] = _unitwise(g, whole=True)
+        columns[index] = sums if len(sums.shape) == 1 else ops.sum(sums, axis=1)
     return _measure_from(_norms_from_columns(columns, exponents), units)
 
 
@@ -322,13 +315,22 @@ def unitwise_norm(x):
 
     Keras stores kernels with the output units on the last axis (Dense `(in, out)`, Conv `(h, w, in,
     out)`), so a unit's norm is taken over all the other axes; a bias or scalar is one unit. Like
-    `measure`, it neither overflows nor underflows for a finite `x`.
+    `measure`, it never overflows for a finite `x` and is exact over the same range (`_scales`).
     """
+    return _unitwise(x)[2]
+
+
+def _unitwise(x, whole=False):
+    """`(sums, (a, b), norms)`: the two-scale sums of each unit of `x` (`(2,)` for a bias or scalar,
+    `(2, units)` otherwise), their exponents, and the unit norms shaped as `unitwise_norm` gives them.
+    `whole=True` sets the scales for the sum of all of `x` (see `_sums_at_two_scales`)."""
     shape, x = _sparse.static_shape(x), _values(x)
     if len(x.shape) <= 1:
-        return _norms_at_two_scales(x, shape=shape).norms
-    norms = _norms_at_two_scales(x, tuple(range(len(x.shape) - 1)), shape).norms
-    return ops.reshape(norms, (1,) * (len(x.shape) - 1) + (x.shape[-1],))
+        sums, (a, b) = _sums_at_two_scales(x, shape=shape)
+        return sums, (a, b), _norms_from_sums(sums, a, b).norms
+    sums, (a, b) = _sums_at_two_scales(x, tuple(range(len(x.shape) - 1)), shape, whole)
+    norms = _norms_from_sums(sums, a, b).norms
+    return sums, (a, b), ops.reshape(norms, (1,) * (len(x.shape) - 1) + (x.shape[-1],))
 
 
 def adaptive_factors(grads, weights, clipping, eps, units=None):
