@@ -271,3 +271,57 @@ def test_measure_unitwise_finds_a_nan():
     measured = clipping.measure_unitwise([keras.ops.convert_to_tensor(g) for g in grads])
     assert not bool(keras.ops.convert_to_numpy(measured.finite))
     assert np.isnan(keras.ops.convert_to_numpy(measured.norms)[1])
+
+
+def _with_dead_and_tiny_units(seed):
+    # A kernel and a bias with a unit of zeros (a dead ReLU unit, a zero bias) and a unit of elements
+    # of 1e-21, whose squares flush to zero in a plain float32 sum (tensorflow's plain branch).
+    rng = np.random.default_rng(seed)
+    kernel = (rng.normal(size=(784, 300)) * 1e-2).astype("float32")
+    kernel[:, 0] = 0.0
+    kernel[:, 1] = (rng.normal(size=784) * 1e-21).astype("float32")
+    bias = (rng.normal(size=300) * 1e-2).astype("float32")
+    return [kernel, bias, np.zeros(300, "float32")]
+
+
+@pytest.mark.parametrize("floor", [0.0, 1e-5])
+def test_unit_norms_are_exact_above_the_floor_and_never_above_it_below(floor):
+    # `floor` (AGC's clipping · eps) lets tensorflow keep its plain sums where a unit's norm cannot
+    # exceed it; every other unit norm, and every gradient norm, is float64's.
+    from keras_tricks.optimizers import clipping
+
+    arrays = _with_dead_and_tiny_units(0)
+    tensors = [keras.ops.convert_to_tensor(a) for a in arrays]
+    for units in (
+        clipping.measure_unitwise(tensors, floor=floor).units,
+        clipping.unitwise_norms(tensors, floor=floor),
+    ):
+        for array, got in zip(arrays, units, strict=True):
+            got = keras.ops.convert_to_numpy(got).ravel()
+            expected = _unit_norm(array).ravel()
+            above = expected > floor
+            np.testing.assert_allclose(got[above], expected[above], rtol=1e-6)
+            assert np.all(got[~above] <= floor)
+            if floor == 0.0:  # the 1e-21 unit, exact
+                np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("eps", [1e-3, 1e-30])
+def test_adaptive_clipping_of_dead_and_tiny_units_equals_float64(eps):
+    # With eps=1e-30 the weights' zero unit sets a limit of 1e-32, which the gradient's 1e-21 unit
+    # exceeds: it must be clipped, so its norm must be read exactly (tensorflow's exact branch); with
+    # eps=1e-3 no tiny unit can reach a limit and the plain sums stand.
+    from keras_tricks.optimizers import clipping
+
+    grads = _with_dead_and_tiny_units(1)[:2]
+    weights = _with_dead_and_tiny_units(2)[::2]  # a kernel with a zero unit, a zero bias
+    expected, _ = _reference("adaptive", grads, weights, None, 0.01, eps)
+    got = clipping.adaptive_clip(
+        [keras.ops.convert_to_tensor(g) for g in grads],
+        [keras.ops.convert_to_tensor(w) for w in weights],
+        0.01,
+        eps,
+    )
+    for e, g in zip(expected, got, strict=True):
+        # atol: clipped elements below float32's smallest normal (1.2e-38) may flush to zero.
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(g), e, rtol=1e-6, atol=2e-38)

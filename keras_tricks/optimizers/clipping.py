@@ -10,11 +10,12 @@ Norms never overflow for a finite gradient, and are exact (float32 rounding) fro
 to ~2e-25 for a million elements upward (`_scales`): each sum of squares is taken at two scales in one
 reduction, of |x|·2⁻ᵃ and |x|·2ᵇ (exact scalings by powers of two, a and b set by the number of squares
 summed), and the norm read from the scaled-up sum unless it overflowed (from a norm of 2⁹ for a scalar,
-2²⁷ for a 784 × 300 kernel), from the scaled-down one otherwise. On jax and torch
-there is no branch: the two sums cost one pass over the gradient, and the train step keeps the shape of
-Keras's own `global_clipnorm` (see docs/benchmarks.md). On tensorflow, whose executor pays per op,
-plain sums are taken and the two-scale ones only in a branch taken when a sum is out of range. A
-gradient is non-finite when one of its elements is NaN or ±Inf, never because its squares overflow.
+2²⁷ for a 784 × 300 kernel), from the scaled-down one otherwise. On jax there is no branch: XLA
+fuses the two sums into one pass over the gradient, and the train step keeps the shape of Keras's own
+`global_clipnorm` (see docs/benchmarks.md). On tensorflow and torch, which pay for every op (a graph
+executor, eager mode), plain sums are taken and the two-scale ones only in a branch taken when a sum is
+out of range (`_runs_op_by_op`). A gradient is non-finite when one of its elements is NaN or ±Inf,
+never because its squares overflow.
 """
 
 import collections
@@ -137,17 +138,24 @@ def measure(grads):
     present = [_has_elements(g) for g in grads]
     if not any(present):
         return Measure(ops.zeros((len(grads),)), ops.zeros(()), ops.ones((), dtype="bool"))
-    if keras.backend.backend() == "tensorflow":
+    if _runs_op_by_op():
         return _measure_with_branch(grads, present)
     return _measure_exact(grads, present)
 
 
+def _runs_op_by_op():
+    """Whether the backend pays for each op of the step (tensorflow's graph executor, torch's eager
+    mode): there plain sums of squares, with the two-scale ones in a branch, are the fewest ops."""
+    return keras.backend.backend() in ("tensorflow", "torch")
+
+
 def _measure_with_branch(grads, present):
-    """`measure` on tensorflow: one plain sum of squares per gradient, the two-scale sums only in the
-    branch of a `cond` taken when a sum overflowed or underflowed.
+    """`measure` on tensorflow and torch: one plain sum of squares per gradient, the two-scale sums only
+    in the branch of a `cond` taken when a sum overflowed or underflowed.
 
     TensorFlow's CPU executor pays a few microseconds per graph op whatever its size, and runs no op of
-    a branch it does not take: here the plain sums are the fewest ops (measured: 1.3x Keras's
+    a branch it does not take (torch's eager mode the same, for each op called): here the plain sums are
+    the fewest ops (measured: 1.3x Keras's
     `global_clipnorm` per epoch with three scales, see docs/benchmarks.md). XLA (jax, and
     tensorflow's `jit_compile=True`) compiles both branches and writes out what they read, which cost
     0.2x a step on jax: there the two scales in one reduction are the cheaper shape.
@@ -189,7 +197,7 @@ def _measure_from(measured, units=None):
     return Measure(norms, ops.where(in_range, ops.sqrt(total), combined_norm(norms)), finite, units)
 
 
-def measure_unitwise(grads):
+def measure_unitwise(grads, floor=0.0):
     """The `Measure` of `grads` with each gradient's unit-wise norms (`units`), in one pass over each.
 
     Each gradient's sums of squares are taken per output unit (as `unitwise_norm`), at the scales of
@@ -197,10 +205,22 @@ def measure_unitwise(grads):
     pass over the gradients for the norms alone its jax train step measured 1.10x this one's (book MLP,
     batch 32). A gradient's norm is then a sum in another order than `measure`'s: within 5e-7 of it
     (relative), its unit norms within 7e-7 of `unitwise_norm`'s, not bit for bit.
+
+    `floor` (AGC's smallest limit, clipping · eps) says which unit norms need not be exact: on
+    tensorflow and torch, where plain sums are taken as in `measure` and the two-scale ones only in a
+    branch, a unit whose plain sum underflowed keeps the plain branch when its exact norm cannot exceed
+    `floor` (it may then read lower, never above `floor`).
     """
     present = [_has_elements(g) for g in grads]
     if not any(present):
         return measure(grads)._replace(units=[None] * len(grads))
+    if _runs_op_by_op():
+        return _measure_unitwise_with_branch(grads, present, floor)
+    return _measure_unitwise_exact(grads, present)
+
+
+def _measure_unitwise_exact(grads, present):
+    """`measure_unitwise` from each gradient's unit sums at two scales."""
     columns, exponents, units = [ops.zeros((2,))] * len(grads), [(0, 0)] * len(grads), [None] * len(grads)
     for index, (g, p) in enumerate(zip(grads, present, strict=True)):
         if not p:
@@ -208,6 +228,57 @@ def measure_unitwise(grads):
         sums, exponents[index], units[index] = _unitwise(g, whole=True)
         columns[index] = sums if len(sums.shape) == 1 else ops.sum(sums, axis=1)
     return _measure_from(_norms_from_columns(columns, exponents), units)
+
+
+def _measure_unitwise_with_branch(grads, present, floor):
+    """`measure_unitwise` on tensorflow and torch: plain sums of squares per unit, the two-scale sums
+    only in the branch of a `cond` taken when a sum is out of range (see `_measure_with_branch` and
+    `_units_in_range`).
+
+    The two-scale sums are three ops over a copy twice the gradient's size; on the book MLP, with them
+    AGC cost 1.5x-1.8x Keras's `global_clipnorm` per epoch on tensorflow (docs/benchmarks.md). A unit
+    of zeros (a dead ReLU unit) takes the plain branch when `floor` is above 0.
+    """
+    zero = ops.zeros(())
+    unit_sums = [_plain_unit_sums(g) if p else None for g, p in zip(grads, present, strict=True)]
+    squares = ops.stack([zero if s is None else ops.sum(s) for s in unit_sums])
+    total = ops.sum(squares)
+    smallest = ops.min(ops.where(ops.array(present), squares, float("inf")))
+    checks = [ops.isfinite(total), smallest >= _SMALLEST_SQUARE]
+    checks += [_units_in_range(s, g, floor) for g, s in zip(grads, unit_sums, strict=True) if s is not None]
+
+    def plain():
+        units = [_unit_shaped(ops.sqrt(s), g) for g, s in zip(grads, unit_sums, strict=True) if s is not None]
+        return ops.sqrt(squares), ops.sqrt(total), ops.ones((), dtype="bool"), units
+
+    def exact():
+        measured = _measure_unitwise_exact(grads, present)
+        units = [u for u in measured.units if u is not None]
+        return measured.norms, measured.global_norm, measured.finite, units
+
+    norms, norm, finite, units = ops.cond(all_of(checks), plain, exact)
+    units = iter(units)
+    return Measure(norms, norm, finite, [next(units) if p else None for p in present])
+
+
+def _plain_unit_sums(x):
+    """Σx² per output unit of `x` (a scalar for a bias or scalar), one plain float32 sum each."""
+    x = _values(x)
+    axes = tuple(range(len(x.shape) - 1)) if len(x.shape) > 1 else None
+    return ops.sum(ops.square(x), axis=axes)
+
+
+def _units_in_range(sums, x, floor):
+    """Whether the plain unit sums of `x` (`_plain_unit_sums`) give its unit norms as the exact ones
+    would, up to norms that cannot exceed `floor`: each sum finite and not below 1e-30, where it may
+    have underflowed. A plain sum below 1e-30 misses at most 2⁻¹²⁶ per element (squares that flushed
+    to zero), so when that cannot lift a norm above `floor` only finiteness is checked."""
+    shape = _sparse.static_shape(x)
+    dims = shape[:-1] if len(shape) > 1 else shape
+    count = 2**40 if None in dims else math.prod(dims)
+    if floor**2 >= 2 * _SMALLEST_SQUARE + count * 2.0**-126:
+        return ops.all(ops.isfinite(sums))
+    return ops.all(ops.logical_and(ops.isfinite(sums), sums >= _SMALLEST_SQUARE))
 
 
 def _norms_by_gradient(grads, present):
@@ -320,17 +391,39 @@ def unitwise_norm(x):
     return _unitwise(x)[2]
 
 
+def unitwise_norms(tensors, floor=0.0):
+    """`unitwise_norm` of each tensor of a list, where norms that cannot exceed `floor` need not be
+    exact (AGC's weights: a unit's norm counts as at least eps).
+
+    On tensorflow and torch, plain sums of squares, with the two-scale ones (`unitwise_norm`) in one
+    branch taken
+    when a sum is out of range (`_units_in_range`), as in `measure_unitwise`.
+    """
+    if not _runs_op_by_op() or not tensors:
+        return [unitwise_norm(x) for x in tensors]
+    sums = [_plain_unit_sums(x) for x in tensors]
+    checks = [_units_in_range(s, x, floor) for x, s in zip(tensors, sums, strict=True)]
+    return ops.cond(
+        all_of(checks),
+        lambda: [_unit_shaped(ops.sqrt(s), x) for x, s in zip(tensors, sums, strict=True)],
+        lambda: [unitwise_norm(x) for x in tensors],
+    )
+
+
+def _unit_shaped(norms, x):
+    """Unit norms (a vector, or a scalar for a bias or scalar) shaped as `unitwise_norm` gives them."""
+    rank = len(_values(x).shape)
+    return norms if rank <= 1 else ops.reshape(norms, (1,) * (rank - 1) + (norms.shape[-1],))
+
+
 def _unitwise(x, whole=False):
     """`(sums, (a, b), norms)`: the two-scale sums of each unit of `x` (`(2,)` for a bias or scalar,
     `(2, units)` otherwise), their exponents, and the unit norms shaped as `unitwise_norm` gives them.
     `whole=True` sets the scales for the sum of all of `x` (see `_sums_at_two_scales`)."""
-    shape, x = _sparse.static_shape(x), _values(x)
-    if len(x.shape) <= 1:
-        sums, (a, b) = _sums_at_two_scales(x, shape=shape)
-        return sums, (a, b), _norms_from_sums(sums, a, b).norms
-    sums, (a, b) = _sums_at_two_scales(x, tuple(range(len(x.shape) - 1)), shape, whole)
-    norms = _norms_from_sums(sums, a, b).norms
-    return sums, (a, b), ops.reshape(norms, (1,) * (len(x.shape) - 1) + (x.shape[-1],))
+    shape, values = _sparse.static_shape(x), _values(x)
+    axes = tuple(range(len(values.shape) - 1)) if len(values.shape) > 1 else None
+    sums, (a, b) = _sums_at_two_scales(values, axes, shape, whole and axes is not None)
+    return sums, (a, b), _unit_shaped(_norms_from_sums(sums, a, b).norms, x)
 
 
 def adaptive_factors(grads, weights, clipping, eps, units=None):
@@ -344,21 +437,23 @@ def adaptive_factors(grads, weights, clipping, eps, units=None):
     """
     if units is None:
         units = [None if g is None or not _has_elements(g) else unitwise_norm(g) for g in grads]
-    factors, changed, clipped_norms = [], [], []
-    for g, w, g_norm in zip(grads, weights, units, strict=True):
+    measured = [(g, w, u) for g, w, u in zip(grads, weights, units, strict=True) if u is not None]
+    weight_norms = iter(unitwise_norms([w for _, w, _ in measured], floor=eps))
+    factors, changed, clipped_units = [], [], []
+    for g, g_norm in zip(grads, units, strict=True):
         if g is None:
             continue
-        if not _has_elements(g):
+        if g_norm is None:  # no elements
             factors.append(ops.ones(()))
-            clipped_norms.append(ops.zeros(()))
             continue
-        max_norm = clipping * ops.maximum(unitwise_norm(w), eps)
+        max_norm = clipping * ops.maximum(next(weight_norms), eps)
         exceeds = g_norm > max_norm
         factor = ops.where(exceeds, max_norm / ops.maximum(g_norm, TINY), 1.0)
         factors.append(factor)
         changed.append(ops.any(exceeds))
-        clipped_norms.append(_norms_at_two_scales(g_norm * factor).norms)
-    clipped_norm = combined_norm(ops.stack(clipped_norms)) if clipped_norms else ops.zeros(())
+        clipped_units.append(ops.reshape(g_norm * factor, (-1,)))
+    # The clipped global norm from all units' clipped norms at once: no second pass over the gradients.
+    clipped_norm = combined_norm(ops.concatenate(clipped_units)) if clipped_units else ops.zeros(())
     return factors, any_of(changed), clipped_norm
 
 
@@ -383,6 +478,11 @@ def adaptive_clip(grads, weights, clipping, eps, return_changed=False):
 def any_of(flags):
     """The logical or of boolean scalars (`False` for none)."""
     return ops.any(ops.stack(flags)) if flags else ops.zeros((), dtype="bool")
+
+
+def all_of(flags):
+    """The logical and of boolean scalars (`True` for none)."""
+    return ops.all(ops.stack(flags)) if flags else ops.ones((), dtype="bool")
 
 
 def percentile_of_sorted(ordered, count, percentile):

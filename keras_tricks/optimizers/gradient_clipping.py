@@ -238,8 +238,12 @@ class GradientClipping(OptimizerWrapper):
         return clipped, step.finite
 
     def _measure_and_clip(self, grads, weights, is_update):
-        # AGC needs each gradient's unit-wise norms: measured with the norms, in one pass.
-        measure = (clip_ops.measure_unitwise if self.mode == "adaptive" else clip_ops.measure)(grads)
+        # AGC needs each gradient's unit-wise norms: measured with the norms, in one pass. No unit is
+        # clipped below clipping · eps: there its norm need not be exact.
+        if self.mode == "adaptive":
+            measure = clip_ops.measure_unitwise(grads, floor=self.clipping * self.eps)
+        else:
+            measure = clip_ops.measure(grads)
         recorded = ops.logical_and(measure.finite, is_update)
         clipped, changed, clipped_norm = _CLIPPERS[self.mode](self, grads, weights, measure, recorded)
         if clipped_norm is None:  # the clipped gradient is bounded: its squares do not overflow
