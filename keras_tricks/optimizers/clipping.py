@@ -128,12 +128,6 @@ def _norms_from_sums(sums, a, b):
     return _Norms(norms, sums[1] * 2.0 ** (-2 * b), ops.isfinite(sums[0]))
 
 
-def _norms_at_two_scales(values, axes=None, shape=None):
-    """The L2 norms of `values` over `axes` (all by default), as a `_Norms` (`_sums_at_two_scales`)."""
-    sums, (a, b) = _sums_at_two_scales(values, axes, shape)
-    return _norms_from_sums(sums, a, b)
-
-
 def measure(grads):
     """The `Measure` of `grads`: each gradient's norm, the global norm and whether all are finite."""
     present = [_has_elements(g) for g in grads]
@@ -156,8 +150,8 @@ def _measure_with_branch(grads, present):
 
     TensorFlow's CPU executor pays a few microseconds per graph op whatever its size, and runs no op of
     a branch it does not take (torch's eager mode the same, for each op called): here the plain sums are
-    the fewest ops (measured: 1.3x Keras's
-    `global_clipnorm` per epoch with three scales, see docs/benchmarks.md). XLA (jax, and
+    the fewest ops (measured on tensorflow: 1.3x Keras's `global_clipnorm` per epoch with three scales,
+    see docs/benchmarks.md; on torch the wrapper's `apply` took about half the time). XLA (jax, and
     tensorflow's `jit_compile=True`) compiles both branches and writes out what they read, which cost
     0.2x a step on jax: there the two scales in one reduction are the cheaper shape.
     """
@@ -409,8 +403,7 @@ def unitwise_norms(tensors, floor=0.0):
     exact (AGC's weights: a unit's norm counts as at least eps).
 
     On tensorflow and torch, plain sums of squares, with the two-scale ones (`unitwise_norm`) in one
-    branch taken
-    when a sum is out of range (`_units_in_range`), as in `measure_unitwise`.
+    branch taken when a sum is out of range (`_units_in_range`), as in `measure_unitwise`.
     """
     if not _runs_op_by_op() or not tensors:
         return [unitwise_norm(x) for x in tensors]
@@ -521,7 +514,7 @@ def sorted_update(ordered, count, removed, added):
         ordered = ops.where(ops.logical_and(flag, index >= at), shifted, ordered)
     # `added` goes before the first entry not below it; later ones move down.
     at = ops.sum(ops.cast(ordered < added, "int32"))
-    # Shifts by slicing, not `roll`: tensorflow's Roll took ~0.1 ms on a window of 1,000 (profile).
-    # Entry 0 of the shifted copy is never read (index 0 is below or at `at`).
+    # Shifts by slicing, not `roll` (on tensorflow a Roll with its reshapes: two ops more). Entry 0 of
+    # the shifted copy is never read (index 0 is below or at `at`).
     shifted = ops.concatenate([ordered[:1], ordered[:-1]])
     return ops.where(index < at, ordered, ops.where(index == at, added, shifted))
