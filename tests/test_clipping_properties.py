@@ -325,3 +325,26 @@ def test_adaptive_clipping_of_dead_and_tiny_units_equals_float64(eps):
     for e, g in zip(expected, got, strict=True):
         # atol: clipped elements below float32's smallest normal (1.2e-38) may flush to zero.
         np.testing.assert_allclose(keras.ops.convert_to_numpy(g), e, rtol=1e-6, atol=2e-38)
+
+
+def test_a_norm_whose_squares_partly_flush_to_zero_is_exact():
+    # A million elements of 1e-19, whose squares fall below float32's smallest normal (flushed to zero
+    # by XLA and tensorflow), and one of 1e-15: a plain sum reads 1e-30 and misses 1% of the sum. The
+    # norms, the global one and the unit-wise ones must still be float64's (on tensorflow and torch the
+    # plain sums must send this step to the exact branch: `clipping._smallest_exact_sum`).
+    from keras_tricks.optimizers import clipping
+
+    g = np.full((1000, 1000), 1e-19, "float32")
+    g[0, 0] = 1e-15
+    expected = np.sqrt(np.sum(g.astype("float64") ** 2))
+    tensor = keras.ops.convert_to_tensor(g)
+    # rtol 3e-6: float32 rounding of sums of many terms, most below float32's epsilon of the largest
+    # (the plain sums of before read 5e-3 low).
+    for measured in (clipping.measure([tensor]), clipping.measure_unitwise([tensor])):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(measured.norms), [expected], rtol=3e-6)
+        assert float(keras.ops.convert_to_numpy(measured.global_norm)) == pytest.approx(expected, rel=3e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(clipping.measure_unitwise([tensor]).units[0]).ravel(),
+        _unit_norm(g).ravel(),
+        rtol=3e-6,
+    )

@@ -33,6 +33,25 @@ TINY = 1e-6
 # Below this sum of squares a float32 plain sum may have lost precision to underflow.
 _SMALLEST_SQUARE = 1e-30
 
+
+def _smallest_exact_sum(count):
+    """The smallest plain float32 sum of `count` squares that is exact to 2⁻²⁰ (~1e-6) of itself.
+
+    XLA and tensorflow flush squares below 2⁻¹²⁶ to zero, so a plain sum misses at most `count` · 2⁻¹²⁶:
+    from 2²⁰ times that (and 1e-30) up, what it misses is below 2⁻²⁰ of the sum (2.8e-27 for a 784 ×
+    300 kernel, 1.2e-26 for a million elements, 1e-30 below ~81,000 elements).
+    """
+    return max(_SMALLEST_SQUARE, count * 2.0**-106)
+
+
+def _count(x, per_unit=False):
+    """How many squares a sum over `x` (over one of its units, with `per_unit`) adds up: statically,
+    with a sparse gradient's rows bounded by its dense shape, 2⁴⁰ where that is unknown."""
+    shape = _sparse.static_shape(x)
+    dims = shape[:-1] if per_unit and len(shape) > 1 else shape
+    return 2**40 if None in dims else math.prod(dims)
+
+
 # Gradients of one shape up to this many elements are measured together (see `_norms_by_gradient`).
 _STACK_BELOW = 1 << 16
 
@@ -160,9 +179,8 @@ def _measure_with_branch(grads, present):
         [ops.sum(ops.square(_values(g))) if p else zero for g, p in zip(grads, present, strict=True)]
     )
     total = ops.sum(squares)
-    # An absent or empty gradient is 0 exactly; a present one below ~1e-30 may have underflowed.
-    smallest = ops.min(ops.where(ops.array(present), squares, float("inf")))
-    in_range = ops.logical_and(ops.isfinite(total), smallest >= _SMALLEST_SQUARE)
+    # An absent or empty gradient is 0 exactly; a present one may have lost squares to underflow.
+    in_range = ops.logical_and(ops.isfinite(total), _sums_exact(squares, grads, present))
 
     def plain():
         return ops.sqrt(squares), ops.sqrt(total), ops.ones((), dtype="bool")
@@ -232,17 +250,18 @@ def _measure_unitwise_with_branch(grads, present, floor):
 
     The two-scale sums are three ops over a copy twice the gradient's size; on the book MLP, with them
     AGC cost 1.5x-1.8x Keras's `global_clipnorm` per epoch on tensorflow (docs/benchmarks.md). A unit
-    of zeros (a dead ReLU unit) takes the plain branch when `floor` is above 0.
+    of zeros (a dead ReLU unit) takes the plain branch when `floor` is above `_smallest_exact_sum`'s
+    bound (~1e-14 for a unit of 784 elements; AGC's default floor is 1e-5), unless the whole gradient is
+    zero.
     """
     zero = ops.zeros(())
     unit_sums = [_plain_unit_sums(g) if p else None for g, p in zip(grads, present, strict=True)]
     squares = ops.stack([zero if s is None else ops.sum(s) for s in unit_sums])
     total = ops.sum(squares)
-    smallest = ops.min(ops.where(ops.array(present), squares, float("inf")))
     present_sums = [s for s in unit_sums if s is not None]
     present_grads = [g for g, p in zip(grads, present, strict=True) if p]
     in_range = ops.logical_and(
-        smallest >= _SMALLEST_SQUARE, _units_in_range(present_sums, present_grads, floor, total)
+        _sums_exact(squares, grads, present), _units_in_range(present_sums, present_grads, floor, total)
     )
 
     def plain():
@@ -266,26 +285,32 @@ def _plain_unit_sums(x):
     return ops.sum(ops.square(x), axis=axes)
 
 
+def _sums_exact(squares, grads, present):
+    """Whether each present gradient's plain sum of squares (a vector, 0 where absent) is exact to ~1e-6
+    of itself despite squares flushed to zero (`_smallest_exact_sum`): one bool scalar."""
+    smallest = [_smallest_exact_sum(_count(g)) if p else 0.0 for g, p in zip(grads, present, strict=True)]
+    return ops.all(squares >= ops.array(smallest))
+
+
 def _units_in_range(sums, tensors, floor, total=None):
     """Whether the plain unit sums of `tensors` (`_plain_unit_sums`) give their unit norms as the exact
-    ones would, up to norms that cannot exceed `floor`, as one bool scalar: the sums' `total` finite
-    (every sum finite; an overflowed total only sends the step to the exact branch), and no sum below
-    1e-30, where it may have underflowed. A plain sum below 1e-30 misses at most 2⁻¹²⁶ per element
-    (squares that flushed to zero): where that cannot lift a norm above `floor`, only finiteness counts.
-    One check for the whole list: on tensorflow and torch each op of it costs what a small sum does."""
+    ones would (to ~1e-6), up to norms that cannot exceed `floor`, as one bool scalar: the sums' `total`
+    finite (every sum finite; an overflowed total only sends the step to the exact branch), and no sum
+    below `_smallest_exact_sum`, where it may have lost squares to underflow. Such a sum misses at most
+    2⁻¹²⁶ per element: where that cannot lift a norm above `floor`, only finiteness counts. One check
+    for the whole list: on tensorflow and torch each op of it costs what a small sum does."""
     if total is None:
         total = ops.sum(ops.stack([ops.sum(s) for s in sums]))
     strict = []
     for s, x in zip(sums, tensors, strict=True):
-        shape = _sparse.static_shape(x)
-        dims = shape[:-1] if len(shape) > 1 else shape
-        count = 2**40 if None in dims else math.prod(dims)
-        if floor**2 < 2 * _SMALLEST_SQUARE + count * 2.0**-126:
-            strict.append(ops.reshape(s, (-1,)))
+        count = _count(x, per_unit=True)
+        smallest = _smallest_exact_sum(count)
+        if floor**2 < smallest + count * 2.0**-126:
+            strict.append(ops.reshape(s, (-1,)) * (1.0 / smallest))
     finite = ops.isfinite(total)
     if not strict:
         return finite
-    return ops.logical_and(finite, ops.min(ops.concatenate(strict)) >= _SMALLEST_SQUARE)
+    return ops.logical_and(finite, ops.min(ops.concatenate(strict)) >= 1.0)
 
 
 def _norms_by_gradient(grads, present):
@@ -514,7 +539,7 @@ def sorted_update(ordered, count, removed, added):
         ordered = ops.where(ops.logical_and(flag, index >= at), shifted, ordered)
     # `added` goes before the first entry not below it; later ones move down.
     at = ops.sum(ops.cast(ordered < added, "int32"))
-    # Shifts by slicing, not `roll` (on tensorflow a Roll with its reshapes: two ops more). Entry 0 of
-    # the shifted copy is never read (index 0 is below or at `at`).
+    # Shifted by one by slicing (as `roll` would; entry 0 of the shifted copy is never read: index 0 is
+    # below or at `at`).
     shifted = ops.concatenate([ordered[:1], ordered[:-1]])
     return ops.where(index < at, ordered, ops.where(index == at, added, shifted))
