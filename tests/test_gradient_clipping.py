@@ -595,3 +595,41 @@ def test_gradient_monitor_saves_loads_and_resumes_as_itself(tmp_path):
 def test_gradient_monitor_refuses_clipping_arguments_naming_gradient_clipping(arg):
     with pytest.raises(TypeError, match=rf"takes no {arg}.*GradientClipping.*Received: {arg}="):
         GradientMonitor(keras.optimizers.SGD(0.01), **{arg: 1.0})
+
+
+@pytest.mark.parametrize("mode", ["adaptive", "percentile"])
+def test_a_fit_clips_as_float64_numpy_does(mode):
+    # The whole seam in `fit` (compiled step; on tensorflow and torch the plain sums with their branch)
+    # against a float64 NumPy run of the same linear model: MSE gradients in closed form, SGD, and the
+    # clipping of each paper (AGC per output unit; AutoClip's percentile over the last `window` norms).
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(32, 5)).astype("float32")
+    y = (rng.normal(size=(32, 3)) * 4).astype("float32")
+    w0 = (rng.normal(size=(5, 3)) * 0.5).astype("float32")
+    lr, batch, epochs, window, percentile = 0.1, 8, 3, 4, 25.0
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, bias_initializer="zeros")])
+    model.layers[0].kernel.assign(w0)
+    model.compile(
+        GradientClipping(keras.optimizers.SGD(lr), mode, clipping=0.05, window=window, percentile=percentile),
+        loss="mse",
+    )
+    model.fit(x, y, batch_size=batch, epochs=epochs, shuffle=False, verbose=0)
+
+    w, b, history = w0.astype("float64"), np.zeros(3), []
+    for _ in range(epochs):
+        for start in range(0, len(x), batch):
+            xb, yb = x[start : start + batch].astype("float64"), y[start : start + batch].astype("float64")
+            residual = 2 * (xb @ w + b - yb) / yb.size  # MSE: the mean over batch and outputs
+            grads = [xb.T @ residual, residual.sum(axis=0)]
+            if mode == "adaptive":
+                grads = [_numpy_agc(g, v, 0.05, 1e-3) for g, v in zip(grads, [w, b], strict=True)]
+            else:
+                norm = np.sqrt(sum(np.sum(g**2) for g in grads))
+                history = (history + [norm])[-window:]
+                threshold = np.percentile(history, percentile)
+                if norm > threshold:
+                    grads = [g * threshold / norm for g in grads]
+            w, b = w - lr * grads[0], b - lr * grads[1]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.layers[0].kernel), w, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.layers[0].bias), b, rtol=1e-5, atol=1e-6)
+    assert float(model.optimizer.statistics()["grad_clip_rate"]) > 0  # the clipping did act
