@@ -203,3 +203,90 @@ def test_a_model_without_dropout_is_refused_not_sampled_to_std_0():
     x = np.zeros((2, 4), "float32")
     with pytest.raises(ValueError, match="has none .*every sample would be the same"):
         keras_tricks.mc_predict(model, x, samples=5)
+
+
+def _count_clones(monkeypatch):
+    clones = []
+    clone = monte_carlo._mc_model
+
+    def counting(*args, **kwargs):
+        clones.append(args[0])
+        return clone(*args, **kwargs)
+
+    monkeypatch.setattr(monte_carlo, "_mc_model", counting)
+    return clones
+
+
+def test_calls_on_one_model_reuse_its_clone_whatever_the_seed(monkeypatch):
+    # Cloning the model and compiling its passes is done once per model, as `model.predict` compiles
+    # once; the seed only sets where each dropout layer's generator starts.
+    clones = _count_clones(monkeypatch)
+    model, x = _dropout_model(), _x()
+    first = [keras_tricks.mc_predict(model, x, samples=6, seed=seed) for seed in (3, 4, 3)]
+    assert len(clones) == 1
+    np.testing.assert_array_equal(first[0].mean, first[2].mean)
+    np.testing.assert_array_equal(first[0].std, first[2].std)
+    assert not np.allclose(first[0].mean, first[1].mean)
+
+    # The same seeds on an identical model that was never sampled: the same results.
+    twin = _dropout_model()
+    twin.set_weights(model.get_weights())
+    for seed, result in zip((3, 4), first, strict=False):
+        again = keras_tricks.mc_predict(twin, x, samples=6, seed=seed)
+        np.testing.assert_array_equal(again.mean, result.mean)
+        np.testing.assert_array_equal(again.std, result.std)
+    assert len(clones) == 2
+
+
+def test_without_a_seed_a_seeded_layer_restarts_and_an_unseeded_one_goes_on(monkeypatch):
+    clones = _count_clones(monkeypatch)
+    x = _x()
+    seeded = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(16), keras.layers.Dropout(0.3, seed=0), keras.layers.Dense(3)]
+    )
+    a, b = (keras_tricks.mc_predict(seeded, x, samples=5).mean for _ in range(2))
+    np.testing.assert_array_equal(a, b)  # the layer's own seed, as a fresh clone would start from it
+    unseeded = _dropout_model()
+    c, d = (keras_tricks.mc_predict(unseeded, x, samples=5).mean for _ in range(2))
+    assert not np.allclose(c, d)  # new masks on each call
+    assert len(clones) == 2
+
+
+def test_a_changed_model_is_cloned_again(monkeypatch):
+    clones = _count_clones(monkeypatch)
+    model, x = _dropout_model(), _x()
+    assert (keras_tricks.mc_predict(model, x, samples=5, seed=0).std > 0).all()
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = 0.0  # a dropout layer's configuration changed
+    np.testing.assert_allclose(keras_tricks.mc_predict(model, x, samples=5, seed=0).std, 0, atol=1e-6)
+    model.pop()
+    model.add(keras.layers.Dense(2, activation="softmax"))  # a layer replaced
+    assert keras_tricks.mc_predict(model, x, samples=5, seed=0).mean.shape == (10, 2)
+    assert len(clones) == 3
+
+
+def test_sampling_a_model_does_not_keep_it_alive():
+    import gc
+    import weakref
+
+    model = _dropout_model()
+    keras_tricks.mc_predict(model, _x(), samples=3, seed=0)
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None
+
+
+def test_a_restarted_sampler_draws_what_a_clone_seeded_so_draws():
+    inner = keras.Sequential([keras.Input((16,)), keras.layers.Dropout(0.4), keras.layers.Dense(16)])
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dropout(0.3)(keras.layers.Dense(16)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3)(inner(hidden)))  # offsets 0 and 1000 + 0
+    x = _x()
+    draw = monte_carlo._sampler(model, seed=7)
+    draw(x, 4)  # the generators move on
+    for seed in (7, 8):
+        fresh = monte_carlo._mc_model(model, seed)
+        expected = fresh.predict_on_batch(np.tile(x, (4, 1))).reshape(4, len(x), 3)
+        np.testing.assert_allclose(monte_carlo._sampler(model, seed)(x, 4), expected, rtol=1e-6, atol=1e-6)
