@@ -7,9 +7,11 @@ streaming the statistics. This times one `mc_predict(model, x_test, samples=100)
 book's own loop (100 × `model(x_test, training=True)`, one call on the whole set) beside them, and the
 floor set by the random numbers: the same dropout masks drawn alone (an `MCDropout` on zeros, in calls
 of `mc_predict`'s size), against which `mc_predict` is timed again. Its target: at most 1.1× the larger
-of the `predict` passes and that floor.
+of the `predict` passes and that floor. `mc_predict` keeps the model's MC clone and its compiled passes
+after the first call (as `model.predict` keeps its compiled function, which the warm-up round compiles);
+the last row times a first call, on a model built anew, against the floor.
 
-Command (about 5 minutes on 2 cores):
+Command (about 20 minutes on 2 cores):
 
     python benchmarks/mc_predict.py --backends tensorflow jax --samples 10000 --epochs 5
 """
@@ -49,6 +51,7 @@ def make_configs(args):
     import numpy as np
 
     import keras_tricks
+    from keras_tricks import monte_carlo
     from keras_tricks.datasets import load_fashion_mnist
     from keras_tricks.layers import MCDropout
 
@@ -63,6 +66,9 @@ def make_configs(args):
     def mc():
         keras_tricks.mc_predict(model, x_test, samples=PASSES, batch_size=BATCH_SIZE, seed=0)
 
+    def mc_first_call():  # clones the model and compiles its passes, as every call did until 7257b4c
+        keras_tricks.mc_predict(book_dropout_mlp(), x_test, samples=PASSES, batch_size=BATCH_SIZE, seed=0)
+
     def book_loop():
         np.stack([model(x_test, training=True) for _ in range(PASSES)]).mean(axis=0)
 
@@ -71,7 +77,7 @@ def make_configs(args):
     units = 784 + 100 + 100
     floor_model = keras.Sequential([keras.Input((units,)), MCDropout(0.2, seed=0)])
     rows = PASSES * len(x_test)
-    zeros = np.zeros((4096, units), "float32")
+    zeros = np.zeros((monte_carlo._ROWS_PER_CALL, units), "float32")
 
     def rng_floor():
         for start in range(0, rows, len(zeros)):
@@ -85,6 +91,11 @@ def make_configs(args):
         harness.Timed(
             f"mc_predict, samples={PASSES}, against the floor",
             mc,
+            baseline=f"random-number floor: the {PASSES} passes' dropout masks alone",
+        ),
+        harness.Timed(
+            f"mc_predict, samples={PASSES}, first call on a new model, against the floor",
+            mc_first_call,
             baseline=f"random-number floor: the {PASSES} passes' dropout masks alone",
         ),
     ]

@@ -12,8 +12,13 @@ from keras_tricks.layers.mc_alpha_dropout import MCAlphaDropout
 from keras_tricks.layers.mc_dropout import MCDropout
 
 # Rows (copies of input rows) pushed through the model per compiled call: large enough that the call
-# overhead vanishes, small enough that memory stays O(batch), whatever `samples` and `len(x)` are.
-_ROWS_PER_CALL = 4096
+# overhead vanishes, small enough that memory stays O(batch), whatever `samples` and `len(x)` are. Set
+# per backend from the book's MC-dropout MLP on 2 cores (benchmarks/mc_predict.py): on jax, calls of
+# 3,200 rows and more cost about twice as much per row as calls of 512 to 2,048 (mc_predict of 3,000
+# images, 100 samples, CPU time: 6.5 s at 4,096 rows, 3.0 s at 2,048 and 1,024, 2.8 s at 512; the
+# dropout masks drawn alone, 3x as much at 4,096 rows as at 1,024); tensorflow and torch are fastest at
+# 4,096 (1,024 costs 1.2x there on tensorflow, 1.5x on torch).
+_ROWS_PER_CALL = 1024 if keras.backend.backend() == "jax" else 4096
 
 MCPrediction = collections.namedtuple("MCPrediction", ["mean", "std", "entropy"])
 MCPrediction.__doc__ = """What `mc_predict` returns.
@@ -181,8 +186,9 @@ def mc_predict(model, x, samples=100, batch_size=None, seed=None):
     functional models (nested ones too) built with plain dropout layers; the model is not modified.
 
     For each batch of `x`, the `samples` passes are run in a few compiled calls (the batch is tiled in
-    the graph, at most about 4096 rows per call), and their mean and spread are accumulated with the
-    parallel form of Welford's algorithm (Chan et al.): memory is O(batch), not O(samples × len(x)).
+    the graph, at most about 4096 rows per call, 1024 on jax), and their mean and spread are accumulated
+    with the parallel form of Welford's algorithm (Chan et al.): memory is O(batch), not
+    O(samples × len(x)).
     The clone and its compiled passes are kept with the model, as `model.predict` keeps its compiled
     function: later calls, with any seed, neither clone nor compile again, until the model's layers or
     its dropout layers' configuration change.
