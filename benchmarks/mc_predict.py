@@ -14,6 +14,7 @@ the last row times a first call, on a model built anew, against the floor.
 Command (about 20 minutes on 2 cores):
 
     python benchmarks/mc_predict.py --backends tensorflow jax --samples 10000 --epochs 5
+    python benchmarks/mc_predict.py --backends torch --samples 2000 --epochs 5 --tag torch
 """
 
 import os
@@ -69,8 +70,9 @@ def make_configs(args):
     def mc_first_call():  # clones the model and compiles its passes, as every call did until 7257b4c
         keras_tricks.mc_predict(book_dropout_mlp(), x_test, samples=PASSES, batch_size=BATCH_SIZE, seed=0)
 
-    def book_loop():
-        np.stack([model(x_test, training=True) for _ in range(PASSES)]).mean(axis=0)
+    def book_loop():  # converted with keras.ops (np.stack of torch tensors that require grad fails)
+        passes = [keras.ops.convert_to_numpy(model(x_test, training=True)) for _ in range(PASSES)]
+        np.stack(passes).mean(axis=0)
 
     # The random-number floor: the same dropout masks (784 + 100 + 100 per image and pass) drawn by an
     # MCDropout alone on zeros, in compiled calls of mc_predict's size; nothing else is computed.
