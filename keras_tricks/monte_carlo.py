@@ -1,7 +1,9 @@
 """`mc_predict`: Monte Carlo dropout predictions from a model built with plain `Dropout`."""
 
 import collections
+import itertools
 import random
+import threading
 import weakref
 
 import keras
@@ -63,46 +65,51 @@ def _check_model(model):
         )
 
 
-def _mc_model(model, seed, switched=None, offset=0):
+def _mc_model(model, seed, switched=None, numbering=None):
     """`model` with every Dropout/AlphaDropout replaced by its MC version; all other layers are reused.
 
     The other layer objects are the original ones, so the weights are shared, not copied, and
-    BatchNormalization runs on its moving statistics as in any inference call. The MC layers are seeded
-    `seed + offset + i` (the i-th dropout layer of a model; a nested model counts from `offset` plus
-    1000 times its place) or, if `seed` is None, by the original layer's own seed (a random one if it has
-    none). Each is appended to `switched` (a list, if given) as `(mc_layer, its offset, the original
-    layer's seed)`.
+    BatchNormalization runs on its moving statistics as in any inference call. The dropout layers are
+    numbered 0, 1, 2, ... in the order they are cloned, nested models included (one numbering for the
+    whole model, so no two layers share a seed), and the i-th is seeded `seed + i`, or, if `seed` is
+    None, by the original layer's own seed (a random one if it has none). Each is appended to `switched`
+    (a list, if given) as `(mc_layer, i, the original layer's seed)`.
     """
-    count = [0]
+    numbering = itertools.count() if numbering is None else numbering
 
     def switch(layer):
         if isinstance(layer, keras.Model):
-            return _mc_model(layer, seed, switched, offset + 1000 * (count[0] + 1))
+            return _mc_model(layer, seed, switched, numbering)
         mc_class = _MC_VERSION.get(type(layer))
         if mc_class is None:
             return layer
         config = layer.get_config()
         own_seed = config["seed"]
+        index = next(numbering)
         # A concrete seed even for an unseeded layer (drawn as Keras draws a default one, from Python's
         # `random`, which keras.utils.set_random_seed seeds): on torch, Keras ignores the state of a
         # generator made without a seed, and `_Sampler.restart` sets that state.
         if seed is not None:
-            config["seed"] = seed + offset + count[0]
+            config["seed"] = seed + index
         elif own_seed is None:
-            config["seed"] = random.randint(1, 10**9)
+            config["seed"] = _default_seed()
         mc_layer = mc_class.from_config(config)
         if switched is not None:
-            switched.append((mc_layer, offset + count[0], own_seed))
-        count[0] += 1
+            switched.append((mc_layer, index, own_seed))
         return mc_layer
 
     return keras.models.clone_model(model, clone_function=switch)
 
 
+def _default_seed():
+    """A seed drawn as Keras draws one for a generator made without a seed, from Python's `random`."""
+    return random.randint(1, 10**9)
+
+
 def _structure(model):
     """What a model's sampler depends on: its layers, and the configuration of its dropout layers."""
     return tuple(
-        (id(layer), repr(layer.get_config()) if type(layer) in _MC_VERSION else None)
+        (id(layer), type(layer), repr(layer.get_config()) if type(layer) in _MC_VERSION else None)
         for layer in _layers.walk(model)
     )
 
@@ -111,27 +118,39 @@ class _Sampler:
     """`sampler(x_batch, k)` -> `k` stochastic forward passes of `x_batch`, shape `(k, len(x_batch), ...)`.
 
     Each `k` gets one compiled model that tiles the batch `k` times inside the graph, runs the MC model
-    on the tiled batch (independent masks per copy) and splits the copies back on a leading axis.
+    on the tiled batch (independent masks per copy) and splits the copies back on a leading axis. A call
+    of `mc_predict` holds `lock` from `restart` to its last pass: another thread sampling the same model
+    waits, rather than moving the generators under it.
     """
 
     def __init__(self, model):
         self.structure = _structure(model)
         self.switched = []
-        self.mc_model = _mc_model(model, None, self.switched)
-        self.input = model.inputs[0]
+        # Seeded 0, 1, 2, ... for now: `restart` sets every generator before a call. Drawing no seed from
+        # Python's `random` here keeps a first call as repeatable under keras.utils.set_random_seed as a
+        # later one.
+        self.mc_model = _mc_model(model, 0, self.switched)
+        self.input_shape, self.input_dtype = model.inputs[0].shape[1:], model.inputs[0].dtype
         self.compiled = {}
+        self.lock = threading.Lock()
 
     def restart(self, seed):
-        """Sets each MC layer's generator where a clone seeded by `_mc_model(model, seed)` starts."""
-        for layer, offset, own_seed in self.switched:
-            start = own_seed if seed is None else seed + offset
+        """Sets each MC layer's generator as a new clone made by `_mc_model(model, seed)` would start it:
+        from `seed + i`, or without a seed from the original layer's seed, or else a new random one (so
+        `keras.utils.set_random_seed` makes the call repeatable, and calls differ)."""
+        for layer, index, own_seed in self.switched:
             generator = getattr(layer, "seed_generator", None)  # Keras makes none for a rate of 0
-            if start is not None and generator is not None:
-                generator.state.assign(keras.random.SeedGenerator(start).state.value)
+            if generator is None:
+                continue
+            if seed is not None:
+                start = seed + index
+            else:
+                start = _default_seed() if own_seed is None else own_seed
+            generator.state.assign(keras.random.SeedGenerator(start).state.value)
 
     def __call__(self, x_batch, k):
         if k not in self.compiled:
-            inputs = keras.Input(shape=self.input.shape[1:], dtype=self.input.dtype)
+            inputs = keras.Input(shape=self.input_shape, dtype=self.input_dtype)
             tiled = keras.ops.tile(inputs, [k] + [1] * (len(inputs.shape) - 1))
             outputs = self.mc_model(tiled)
             outputs = keras.ops.reshape(outputs, (k, -1, *outputs.shape[1:]))
@@ -139,18 +158,17 @@ class _Sampler:
         return self.compiled[k].predict_on_batch(x_batch)
 
 
-# One sampler per model, kept while the model lives and its layers stay the same: cloning the model and
-# compiling its passes costs about 0.9 s of CPU on the book's MLP (as long as ~10 batches of 100 passes
-# of 32 images), which `model.predict` too pays once per model, not per call.
+# One sampler per model, kept while the model lives and its layers stay the same, as `model.predict`
+# keeps its compiled function: on jax a first call of the benchmark's (10,000 images, 100 samples)
+# costs 12.9 s of CPU against 9.6-10.4 s for a later one (benchmarks/results/mc_predict.md).
 _SAMPLERS = weakref.WeakKeyDictionary()
 
 
-def _sampler(model, seed):
-    """`model`'s sampler, its generators set as a new clone seeded `seed` would start them."""
+def _sampler(model):
+    """`model`'s sampler (made anew if the model changed since it was made)."""
     sampler = _SAMPLERS.get(model)
     if sampler is None or sampler.structure != _structure(model):
         sampler = _SAMPLERS[model] = _Sampler(model)
-    sampler.restart(seed)
     return sampler
 
 
@@ -190,8 +208,8 @@ def mc_predict(model, x, samples=100, batch_size=None, seed=None):
     with the parallel form of Welford's algorithm (Chan et al.): memory is O(batch), not
     O(samples × len(x)).
     The clone and its compiled passes are kept with the model, as `model.predict` keeps its compiled
-    function: later calls, with any seed, neither clone nor compile again, until the model's layers or
-    its dropout layers' configuration change.
+    function: later calls with the same `samples` and `batch_size`, and any seed, neither clone nor
+    compile again, until the model's layers or its dropout layers' configuration change.
     With $p_s$ the output of pass $s$:
 
     $$\\bar p = \\frac{1}{S} \\sum_s p_s, \\quad
@@ -205,8 +223,9 @@ def mc_predict(model, x, samples=100, batch_size=None, seed=None):
         x: np.ndarray. Inputs, shape `(n, *model_input_shape)`.
         samples: int. Stochastic forward passes per input. Defaults to `100` (the book's).
         batch_size: int. Inputs per batch. Defaults to `None` (32, as `model.predict`).
-        seed: int. Seeds the dropout masks: the same seed gives the same result. Defaults to `None`
-            (the layers' own seeds, random unless set).
+        seed: int. Seeds the dropout masks: the same seed gives the same result. In `[0, 2**31 - 2**16)`.
+            Defaults to `None` (the layers' own seeds, random unless set: then
+            `keras.utils.set_random_seed` makes the result repeatable).
 
     Returns:
         An `MCPrediction` named tuple `(mean, std, entropy)` of NumPy arrays.
@@ -236,7 +255,8 @@ def mc_predict(model, x, samples=100, batch_size=None, seed=None):
     _check_model(model)
     samples = _checks.positive_int("samples", samples)
     batch_size = _checks.positive_int("batch_size", batch_size, allow_none=True)
-    seed = _checks.integer("seed", seed, allow_none=True)
+    # seed + i must fit the int32 state of torch's generators (i numbers the dropout layers).
+    seed = _checks.integer("seed", seed, low=0, high=2**31 - 1 - 2**16, allow_none=True)
     _check_x(model, x)
     if not any(type(layer) in _MC_VERSION for layer in _layers.walk(model)):
         raise ValueError(
@@ -246,9 +266,19 @@ def mc_predict(model, x, samples=100, batch_size=None, seed=None):
             f"layers {[type(layer).__name__ for layer in _layers.walk(model)]}"
         )
     batch_size = batch_size or 32
-    draw = _sampler(model, seed)
+    draw = _sampler(model)
     per_call = max(1, min(samples, _ROWS_PER_CALL // batch_size))
+    with draw.lock:
+        draw.restart(seed)
+        means, m2s = _passes(draw, x, samples, batch_size, per_call)
+    mean = np.concatenate(means)
+    std = np.sqrt(np.concatenate(m2s) / samples)
+    dtype = keras.backend.standardize_dtype(model.outputs[0].dtype)
+    return MCPrediction(mean.astype(dtype), std.astype(dtype), _entropy(mean).astype(dtype))
 
+
+def _passes(draw, x, samples, batch_size, per_call):
+    """Each batch's mean and sum of squared deviations over `samples` passes, in calls of `per_call`."""
     means, m2s = [], []
     for start in range(0, len(x), batch_size):
         x_batch = np.asarray(x[start : start + batch_size])
@@ -268,7 +298,4 @@ def mc_predict(model, x, samples=100, batch_size=None, seed=None):
             count += k
         means.append(mean)
         m2s.append(m2)
-    mean = np.concatenate(means)
-    std = np.sqrt(np.concatenate(m2s) / samples)
-    dtype = keras.backend.standardize_dtype(model.outputs[0].dtype)
-    return MCPrediction(mean.astype(dtype), std.astype(dtype), _entropy(mean).astype(dtype))
+    return means, m2s

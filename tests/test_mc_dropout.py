@@ -127,7 +127,8 @@ def test_streaming_equals_a_numpy_reference_over_all_samples(monkeypatch):
     model, x, samples, batch_size = _dropout_model(), _x(n=10), 7, 4
     result = keras_tricks.mc_predict(model, x, samples=samples, batch_size=batch_size, seed=5)
 
-    draw = monte_carlo._sampler(model, seed=5)  # same seeds, same sequence of calls, all passes kept
+    draw = monte_carlo._sampler(model)  # same seeds, same sequence of calls, all passes kept
+    draw.restart(5)
     batches = []
     for start in range(0, len(x), batch_size):
         passes = [draw(x[start : start + batch_size], k) for k in (3, 3, 1)]
@@ -171,6 +172,8 @@ def test_functional_and_nested_models_with_alpha_dropout():
         ({"samples": 2.5}, TypeError, "samples=2.5"),
         ({"batch_size": 0}, ValueError, "batch_size=0"),
         ({"seed": "a"}, TypeError, "seed='a'"),
+        ({"seed": -1}, ValueError, "seed=-1"),
+        ({"seed": 2**31}, ValueError, "seed=2147483648"),  # seed + i would overflow torch's int32 state
         ({"x": np.zeros((4, 5), "float32")}, ValueError, r"x.shape=\(4, 5\)"),
         ({"x": np.zeros((0, 6), "float32")}, ValueError, r"x.shape=\(0, 6\)"),
         ({"x": [[1.0] * 6]}, ValueError, "x of type list"),
@@ -279,14 +282,71 @@ def test_sampling_a_model_does_not_keep_it_alive():
 
 
 def test_a_restarted_sampler_draws_what_a_clone_seeded_so_draws():
-    inner = keras.Sequential([keras.Input((16,)), keras.layers.Dropout(0.4), keras.layers.Dense(16)])
+    def inner():
+        return keras.Sequential([keras.Input((16,)), keras.layers.Dropout(0.4), keras.layers.Dense(16)])
+
     inputs = keras.Input((6,))
     hidden = keras.layers.Dropout(0.3)(keras.layers.Dense(16)(inputs))
-    model = keras.Model(inputs, keras.layers.Dense(3)(inner(hidden)))  # offsets 0 and 1000 + 0
+    model = keras.Model(inputs, keras.layers.Dense(3)(inner()(inner()(hidden))))  # dropout layers 0, 1, 2
     x = _x()
-    draw = monte_carlo._sampler(model, seed=7)
+    draw = monte_carlo._sampler(model)
+    draw.restart(7)
     draw(x, 4)  # the generators move on
     for seed in (7, 8):
         fresh = monte_carlo._mc_model(model, seed)
         expected = fresh.predict_on_batch(np.tile(x, (4, 1))).reshape(4, len(x), 3)
-        np.testing.assert_allclose(monte_carlo._sampler(model, seed)(x, 4), expected, rtol=1e-6, atol=1e-6)
+        draw.restart(seed)
+        np.testing.assert_allclose(draw(x, 4), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_no_two_dropout_layers_share_a_seed_nested_models_included():
+    def inner():
+        return keras.Sequential([keras.Input((4000,)), keras.layers.Dropout(0.5)])
+
+    inputs = keras.Input((4000,))
+    model = keras.Model(inputs, keras.ops.stack([inner()(inputs), inner()(inputs)]))
+    clone = monte_carlo._mc_model(model, seed=7)
+    seeds = [
+        layer.get_config()["seed"] for layer in monte_carlo._layers.walk(clone) if type(layer) is MCDropout
+    ]
+    assert seeds == [7, 8]
+    masks = keras.ops.convert_to_numpy(clone(np.ones((1, 4000), "float32"))) > 0
+    assert (masks[0] != masks[1]).mean() > 0.3  # independent masks differ in half the places
+
+
+def test_without_a_seed_set_random_seed_makes_a_call_repeatable():
+    model, x = _dropout_model(), _x()  # unseeded dropout layers
+    results = []
+    for _ in range(2):
+        keras.utils.set_random_seed(1)
+        results.append(keras_tricks.mc_predict(model, x, samples=5).mean)
+    np.testing.assert_array_equal(results[0], results[1])
+    assert not np.allclose(results[1], keras_tricks.mc_predict(model, x, samples=5).mean)
+
+
+def test_threads_sampling_one_model_each_get_their_seed_s_result():
+    import threading
+
+    model, x = _dropout_model(), _x(n=64)
+    expected = {
+        seed: keras_tricks.mc_predict(model, x, samples=40, batch_size=8, seed=seed).mean for seed in (1, 2)
+    }
+    received, errors = [], []
+
+    def sample(seed):
+        try:
+            for _ in range(3):
+                received.append(
+                    (seed, keras_tricks.mc_predict(model, x, samples=40, batch_size=8, seed=seed).mean)
+                )
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=sample, args=(seed,)) for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(received) == 6
+    for seed, mean in received:
+        np.testing.assert_array_equal(mean, expected[seed])
