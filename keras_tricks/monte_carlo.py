@@ -15,11 +15,10 @@ from keras_tricks.layers.mc_dropout import MCDropout
 
 # Rows (copies of input rows) pushed through the model per compiled call: large enough that the call
 # overhead vanishes, small enough that memory stays O(batch), whatever `samples` and `len(x)` are. Set
-# per backend from the book's MC-dropout MLP on 2 cores (benchmarks/mc_predict.py): on jax, calls of
-# 3,200 rows and more cost about twice as much per row as calls of 512 to 2,048 (mc_predict of 3,000
-# images, 100 samples, CPU time: 6.5 s at 4,096 rows, 3.0 s at 2,048 and 1,024, 2.8 s at 512; the
-# dropout masks drawn alone, 3x as much at 4,096 rows as at 1,024); tensorflow and torch are fastest at
-# 4,096 (1,024 costs 1.2x there on tensorflow, 1.5x on torch).
+# per backend from the book's MC-dropout MLP on 2 cores (benchmarks/mc_rows_per_call.py, CPU time
+# against 100 `predict` passes): on jax 0.56-0.61 at 512 to 2,048 rows per call and 1.26 at 4,096 (the
+# masks drawn alone: 0.37-0.39 at 512-1,024, 1.34 at 4,096); on tensorflow and torch 4,096 is the
+# fastest (1,024 costs 1.23x as much there on tensorflow, 1.43x on torch).
 _ROWS_PER_CALL = 1024 if keras.backend.backend() == "jax" else 4096
 
 MCPrediction = collections.namedtuple("MCPrediction", ["mean", "std", "entropy"])
