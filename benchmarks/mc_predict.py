@@ -47,6 +47,37 @@ def book_dropout_mlp(seed=42):
     )
 
 
+def predict_passes(model, x):
+    """`PASSES` plain `model.predict(x)` passes at `BATCH_SIZE`, as a callable."""
+
+    def run():
+        for _ in range(PASSES):
+            model.predict(x, batch_size=BATCH_SIZE, verbose=0)
+
+    return run
+
+
+def random_number_floor(images, rows_per_call):
+    """The floor the random numbers set, as a callable: the dropout masks of `PASSES` passes over `images`
+    images (784 + 100 + 100 per image and pass) drawn by an MCDropout alone on zeros, in compiled calls
+    of `rows_per_call` rows; nothing else is computed."""
+    import keras
+    import numpy as np
+
+    from keras_tricks.layers import MCDropout
+
+    units = 784 + 100 + 100
+    floor_model = keras.Sequential([keras.Input((units,)), MCDropout(0.2, seed=0)])
+    rows = PASSES * images
+    zeros = np.zeros((rows_per_call, units), "float32")
+
+    def run():
+        for start in range(0, rows, rows_per_call):
+            floor_model.predict_on_batch(zeros[: min(rows_per_call, rows - start)])
+
+    return run
+
+
 def make_configs(args):
     import keras
     import numpy as np
@@ -54,15 +85,12 @@ def make_configs(args):
     import keras_tricks
     from keras_tricks import monte_carlo
     from keras_tricks.datasets import load_fashion_mnist
-    from keras_tricks.layers import MCDropout
 
     _, _, (x_test, _) = load_fashion_mnist()
     x_test = x_test[: args.samples]
     model = book_dropout_mlp()
 
-    def plain_predict():
-        for _ in range(PASSES):
-            model.predict(x_test, batch_size=BATCH_SIZE, verbose=0)
+    plain_predict = predict_passes(model, x_test)
 
     def mc():
         keras_tricks.mc_predict(model, x_test, samples=PASSES, batch_size=BATCH_SIZE, seed=0)
@@ -74,16 +102,7 @@ def make_configs(args):
         passes = [keras.ops.convert_to_numpy(model(x_test, training=True)) for _ in range(PASSES)]
         np.stack(passes).mean(axis=0)
 
-    # The random-number floor: the same dropout masks (784 + 100 + 100 per image and pass) drawn by an
-    # MCDropout alone on zeros, in compiled calls of mc_predict's size; nothing else is computed.
-    units = 784 + 100 + 100
-    floor_model = keras.Sequential([keras.Input((units,)), MCDropout(0.2, seed=0)])
-    rows = PASSES * len(x_test)
-    zeros = np.zeros((monte_carlo._ROWS_PER_CALL, units), "float32")
-
-    def rng_floor():
-        for start in range(0, rows, len(zeros)):
-            floor_model.predict_on_batch(zeros[: min(len(zeros), rows - start)])
+    rng_floor = random_number_floor(len(x_test), monte_carlo._ROWS_PER_CALL)
 
     return [
         harness.Timed(f"{PASSES} × model.predict (batch {BATCH_SIZE})", plain_predict),

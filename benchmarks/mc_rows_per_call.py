@@ -18,30 +18,25 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import harness  # noqa: E402
-from benchmarks.mc_predict import BATCH_SIZE, PASSES, book_dropout_mlp  # noqa: E402
+from benchmarks.mc_predict import (  # noqa: E402
+    BATCH_SIZE,
+    PASSES,
+    book_dropout_mlp,
+    predict_passes,
+    random_number_floor,
+)
 
 SIZES = (512, 1024, 2048, 4096)
 
 
 def make_configs(args):
-    import keras
-    import numpy as np
-
     import keras_tricks
     from keras_tricks import monte_carlo
     from keras_tricks.datasets import load_fashion_mnist
-    from keras_tricks.layers import MCDropout
 
     _, _, (x_test, _) = load_fashion_mnist()
     x_test = x_test[: args.samples]
     model = book_dropout_mlp()
-    units = 784 + 100 + 100  # the masks of one image and pass
-    floor_model = keras.Sequential([keras.Input((units,)), MCDropout(0.2, seed=0)])
-    rows = PASSES * len(x_test)
-
-    def plain_predict():
-        for _ in range(PASSES):
-            model.predict(x_test, batch_size=BATCH_SIZE, verbose=0)
 
     def mc(size):
         def run():
@@ -50,21 +45,13 @@ def make_configs(args):
 
         return run
 
-    def floor(size):
-        zeros = np.zeros((size, units), "float32")
-
-        def run():
-            for start in range(0, rows, size):
-                floor_model.predict_on_batch(zeros[: min(size, rows - start)])
-
-        return run
-
     baseline = f"{PASSES} × model.predict (batch {BATCH_SIZE})"
-    timed = [harness.Timed(baseline, plain_predict)]
+    timed = [harness.Timed(baseline, predict_passes(model, x_test))]
     for size in SIZES:
         timed.append(harness.Timed(f"mc_predict, at most {size} rows per call", mc(size), baseline))
     for size in SIZES:
-        timed.append(harness.Timed(f"random-number floor, calls of {size} rows", floor(size), baseline))
+        floor = random_number_floor(len(x_test), size)
+        timed.append(harness.Timed(f"random-number floor, calls of {size} rows", floor, baseline))
     return timed
 
 
