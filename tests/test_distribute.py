@@ -57,11 +57,18 @@ def test_apply_if_finite_runs_the_update_only_on_a_finite_step(finite):
     variable = keras.Variable(np.zeros(2, "float32"))
     grads = [keras.ops.convert_to_tensor(np.array([1.0, -2.0], "float32"))]
 
+    calls = []
+
     def apply(grads):
         variable.assign_sub(grads[0])
 
-    _distribute.apply_if_finite(keras.ops.convert_to_tensor(finite), apply, grads)
+    def clipped():  # the gradients are computed in the branch that uses them, not before the decision
+        calls.append(1)
+        return grads
+
+    _distribute.apply_if_finite(keras.ops.convert_to_tensor(finite), apply, clipped)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), [-1.0, 2.0] if finite else [0.0, 0.0])
+    assert len(calls) == (1 if finite else 0)
 
 
 @tensorflow_only
@@ -76,7 +83,7 @@ def test_apply_if_finite_decides_inside_a_traced_step_from_the_gradients():
     @tf.function
     def step(gradient):
         finite = keras.ops.all(keras.ops.isfinite(gradient))
-        _distribute.apply_if_finite(finite, apply, [gradient])
+        _distribute.apply_if_finite(finite, apply, lambda: [gradient])
 
     step(tf.constant([1.0, -2.0]))
     step(tf.constant([np.nan, 1.0]))  # skipped: the weights stay those of the first step

@@ -633,3 +633,45 @@ def test_a_fit_clips_as_float64_numpy_does(mode):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model.layers[0].kernel), w, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model.layers[0].bias), b, rtol=1e-5, atol=1e-6)
     assert float(model.optimizer.statistics()["grad_clip_rate"]) > 0  # the clipping did act
+
+
+@pytest.mark.parametrize("mode", ["norm", "global_norm", "adaptive", "percentile"])
+def test_the_clipping_is_computed_in_the_update_that_uses_it(mode, monkeypatch):
+    """A mode's clipping (each gradient times its factor) is computed in the branch of the skip's `cond`
+    that updates the weights, not before it: there XLA fuses it into the inner optimizer's update, as
+    it fuses Keras's own `global_clipnorm`; before the `cond`, each clipped gradient was written out to
+    memory (docs/benchmarks.md). Eagerly (tensorflow, torch), a skipped step computes no clipping."""
+    optimizer = GradientClipping(keras.optimizers.Adam(0.01), mode, threshold=0.1)
+    model = _model(optimizer)
+    variables = model.trainable_variables
+    optimizer.build(variables)
+    shapes = {tuple(v.shape) for v in variables if len(v.shape) == 2}
+    grads = [keras.ops.ones(v.shape) for v in variables]
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jaxpr = jax.make_jaxpr(optimizer.stateless_apply)(
+            [v.value for v in optimizer.variables], grads, [v.value for v in variables]
+        ).jaxpr
+        [cond] = [e for e in jaxpr.eqns if e.primitive.name == "cond"]
+        gradient_vars = jaxpr.invars[len(optimizer.variables) : len(optimizer.variables) + len(grads)]
+        assert set(gradient_vars) <= set(cond.invars)  # the gradients go into the branch as they are
+
+        def products(eqns):
+            return [e for e in eqns if e.primitive.name == "mul" and tuple(e.outvars[0].aval.shape) in shapes]
+
+        assert products(jaxpr.eqns) == []
+        assert len(products(cond.params["branches"][1].jaxpr.eqns)) >= len(shapes)
+        return
+    calls = []
+    scale = clipping._scale
+    monkeypatch.setattr(clipping, "_scale", lambda *args: calls.append(1) or scale(*args))
+    before = _weights(model)
+    nan = [keras.ops.full(v.shape, float("nan")) for v in variables]
+    optimizer.apply(nan, variables)
+    assert calls == []
+    for a, b in zip(before, _weights(model), strict=True):
+        np.testing.assert_array_equal(a, b)
+    optimizer.apply(grads, variables)
+    assert calls
+    assert not np.array_equal(before[0], _weights(model)[0])

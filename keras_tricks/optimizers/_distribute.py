@@ -33,7 +33,10 @@ def all_reduce_sum(grads):
 
 
 def apply_if_finite(finite, apply, grads):
-    """Runs `apply(grads)` when `finite` is true.
+    """Runs `apply(grads())` when `finite` is true.
+
+    `grads` is a function of no argument that returns the gradients: called inside the `cond`'s branch,
+    where XLA (`jit_compile=True`) fuses what it computes into the update.
 
     Under a strategy a `cond` in replica context cannot hold the inner optimizer's `merge_call`, so the
     decision is taken in cross-replica context and `apply` run for each replica from there (the way
@@ -44,11 +47,11 @@ def apply_if_finite(finite, apply, grads):
 
     context = _replica_context()
     if context is None:
-        ops.cond(finite, lambda: apply(grads), lambda: None)
+        ops.cond(finite, lambda: apply(grads()), lambda: None)
         return
 
     def cross_replica(strategy, finite, grads):
         first = strategy.experimental_local_results(finite)[0]
         ops.cond(first, lambda: strategy.extended.call_for_each_replica(apply, args=(grads,)), lambda: None)
 
-    context.merge_call(cross_replica, args=(finite, grads))
+    context.merge_call(cross_replica, args=(finite, grads()))

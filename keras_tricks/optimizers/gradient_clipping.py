@@ -2,9 +2,14 @@
 
 One step, in order: the gradient of the global batch (`_distribute`), summed over the micro-batches of
 an accumulating inner optimizer (`_accumulate`), measured (`clipping.measure`: norms that never
-overflow, non-finite elements), clipped by the mode's function (`_CLIPPERS`, each returning the clipped
-gradients and whether clipping changed them), recorded (`_Sums`), and handed to the inner optimizer
-unless it is non-finite and skipped.
+overflow, non-finite elements), clipped by the mode's function (`_CLIPPERS`, each returning a function
+that clips the gradients and whether clipping changed them), recorded (`_Sums`), and handed to the inner
+optimizer unless it is non-finite and skipped.
+
+The clipping itself (a product of each gradient with its factor, or an elementwise clip) is traced
+where the inner optimizer's update is, inside the skip's `cond`: there XLA fuses it into the update, as
+it fuses Keras's own `global_clipnorm`. Traced before the `cond`, each clipped gradient was written out
+to memory to be handed to the branch: one more pass over every gradient (docs/benchmarks.md).
 """
 
 import collections
@@ -47,9 +52,9 @@ class _Sums:
         return {name: sums[i] for i, name in enumerate(cls.FIELDS)}, sums[len(cls.FIELDS) :]
 
 
-# What one step measured and decided (`_measure_and_clip`).
+# What one step measured and decided (`_measure_and_clip`); `clip()` returns the clipped gradients.
 _Step = collections.namedtuple(
-    "_Step", ["clipped", "norm", "clipped_norm", "changed", "finite", "recorded", "norms"]
+    "_Step", ["clip", "norm", "clipped_norm", "changed", "finite", "recorded", "norms"]
 )
 
 
@@ -224,7 +229,8 @@ class GradientClipping(OptimizerWrapper):
     # variables, `stateless_apply` inside a StatelessScope (the JAX path).
 
     def _step(self, grads, weights, iteration):
-        """Returns `(gradients for the inner optimizer, finite)` and updates the wrapper's variables."""
+        """Returns `(clip, finite)` and updates the wrapper's variables: `clip()` gives the gradients for
+        the inner optimizer (call it where the update is traced, see the module's docstring)."""
         grads = clip_ops.deduplicate([None if g is None else _as_tensor(g) for g in grads])
         is_update, totals = ops.ones((), dtype="bool"), None
         if self._accumulation:
@@ -232,10 +238,10 @@ class GradientClipping(OptimizerWrapper):
         step = self._measure_and_clip(grads, weights, is_update)
         self.sums.assign_add(_Sums.added(step))
         self.norm_max.assign(ops.maximum(self.norm_max.value, ops.where(step.recorded, step.norm, 0.0)))
-        clipped = step.clipped
+        clip = step.clip
         if self._accumulation:
-            clipped = self._after_accumulation(clipped, totals, step, is_update)
-        return clipped, step.finite
+            clip = self._after_accumulation(clip, totals, step, is_update)
+        return clip, step.finite
 
     def _measure_and_clip(self, grads, weights, is_update):
         # AGC needs each gradient's unit-wise norms: measured with the norms, in one pass. No unit is
@@ -245,43 +251,52 @@ class GradientClipping(OptimizerWrapper):
         else:
             measure = clip_ops.measure(grads)
         recorded = ops.logical_and(measure.finite, is_update)
-        clipped, changed, clipped_norm = _CLIPPERS[self.mode](self, grads, weights, measure, recorded)
+        clip, changed, clipped_norm = _CLIPPERS[self.mode](self, grads, weights, measure, recorded)
         if clipped_norm is None:  # the clipped gradient is bounded: its squares do not overflow
+            clipped = clip()  # measured here: computed once, for the measure and the update
+            clip = lambda: clipped  # noqa: E731
             clipped_norm = ops.where(changed, clip_ops.measure(clipped).global_norm, measure.global_norm)
         return _Step(
-            clipped, measure.global_norm, clipped_norm, changed, measure.finite, recorded, measure.norms
+            clip, measure.global_norm, clipped_norm, changed, measure.finite, recorded, measure.norms
         )
 
-    # The modes. Each returns (clipped gradients, whether clipping changed them, the clipped global norm
-    # or None to measure it).
+    # The modes. Each returns (a function of no argument that returns the clipped gradients, whether
+    # clipping changed them, the clipped global norm or None to measure it). What the function closes
+    # over (the gradients, their factors) is computed here; only the clipping is left to it.
 
     def _observe(self, grads, weights, measure, recorded):
-        return grads, ops.zeros((), dtype="bool"), measure.global_norm
+        return lambda: grads, ops.zeros((), dtype="bool"), measure.global_norm
 
     def _by_value(self, grads, weights, measure, recorded):
         changed = clip_ops.exceeds_value(grads, self.threshold)
-        return clip_ops.clip_by_value(grads, self.threshold), changed, None
+        return lambda: clip_ops.clip_by_value(grads, self.threshold), changed, None
 
     def _by_norm(self, grads, weights, measure, recorded):
-        clipped = clip_ops.clip_by_norm(grads, self.threshold, measure.norms)
         changed = ops.any(measure.norms > self.threshold)
         # Each gradient's clipped norm is min(‖gᵢ‖, θ): no second pass over the gradients.
         clipped_norm = clip_ops.combined_norm(ops.minimum(measure.norms, self.threshold))
-        return clipped, changed, ops.where(changed, clipped_norm, measure.global_norm)
+        return (
+            lambda: clip_ops.clip_by_norm(grads, self.threshold, measure.norms),
+            changed,
+            ops.where(changed, clipped_norm, measure.global_norm),
+        )
 
     def _by_global_norm(self, grads, weights, measure, recorded, threshold=None):
         threshold = self.threshold if threshold is None else threshold
-        clipped = clip_ops.clip_by_global_norm(grads, threshold, measure.global_norm)
-        return clipped, measure.global_norm > threshold, ops.minimum(measure.global_norm, threshold)
+        return (
+            lambda: clip_ops.clip_by_global_norm(grads, threshold, measure.global_norm),
+            measure.global_norm > threshold,
+            ops.minimum(measure.global_norm, threshold),
+        )
 
     def _adaptive(self, grads, weights, measure, recorded):
         present = [(g, w, u) for g, w, u in zip(grads, weights, measure.units, strict=True) if g is not None]
         if not present:
-            return grads, ops.zeros((), dtype="bool"), measure.global_norm
+            return lambda: grads, ops.zeros((), dtype="bool"), measure.global_norm
         g, w, units = zip(*present, strict=True)
         factors, changed, clipped_norm = clip_ops.adaptive_factors(g, w, self.clipping, self.eps, units)
         return (
-            clip_ops.apply_factors(grads, factors),
+            lambda: clip_ops.apply_factors(grads, factors),
             changed,
             ops.where(changed, clipped_norm, measure.global_norm),
         )
@@ -319,17 +334,18 @@ class GradientClipping(OptimizerWrapper):
         ]
         return [None if t is None else t / k for t in totals], totals, is_update
 
-    def _after_accumulation(self, clipped, totals, step, is_update):
-        """Keeps the running sums; what the inner optimizer (which averages k micro-steps) must get."""
+    def _after_accumulation(self, clip, totals, step, is_update):
+        """Keeps the running sums; returns the function that gives what the inner optimizer (which
+        averages k micro-steps) must get."""
         k = self._accumulation
         keep = step.finite if self.skip_nonfinite else ops.ones((), dtype="bool")
         for acc, total in zip(self._accumulators, totals, strict=True):
             if total is not None:
                 restart = ops.zeros(total.shape, total.dtype)
                 acc.assign(ops.where(keep, ops.where(is_update, restart, total), acc.value))
-        return [
+        return lambda: [
             None if c is None else ops.where(is_update, c * ops.cast(k, c.dtype), ops.zeros_like(c))
-            for c in clipped
+            for c in clip()
         ]
 
     def _record_update_ratios(self, old, new, finite):
@@ -349,18 +365,19 @@ class GradientClipping(OptimizerWrapper):
             return
         grads, replicas = _distribute.all_reduce_sum(grads)
         old = [ops.copy(v.value) for v in variables] if self.update_ratios else None
-        clipped, finite = self._step(grads, [v.value for v in variables], _chain.step_counter(self).value)
-        if replicas > 1:
+        clip, finite = self._step(grads, [v.value for v in variables], _chain.step_counter(self).value)
+
+        def share():
             # The inner optimizer sums the replicas' gradients again: hand each replica its share.
-            clipped = [None if g is None else g / replicas for g in clipped]
+            return [g if g is None or replicas == 1 else g / replicas for g in clip()]
 
         def step(grads):
             self.inner_optimizer.apply(grads, trainable_variables)
 
         if self.skip_nonfinite:
-            _distribute.apply_if_finite(finite, step, clipped)
+            _distribute.apply_if_finite(finite, step, share)
         else:
-            step(clipped)
+            step(share())
         if self.update_ratios:
             self._record_update_ratios(old, [v.value for v in variables], finite)
 
@@ -374,11 +391,11 @@ class GradientClipping(OptimizerWrapper):
         iteration = inner_variables[_position(self.inner_optimizer.variables, _chain.step_counter(self))]
         mapping = list(zip(self._variables, optimizer_variables[:own_count], strict=True))
         with keras.StatelessScope(state_mapping=mapping) as scope:
-            clipped, finite = self._step(grads, trainable_variables, iteration)
+            clip, finite = self._step(grads, trainable_variables, iteration)
 
             def update():
                 new_trainable, new_inner = self.inner_optimizer.stateless_apply(
-                    inner_variables, clipped, trainable_variables
+                    inner_variables, clip(), trainable_variables
                 )
                 return list(new_trainable), list(new_inner)
 
