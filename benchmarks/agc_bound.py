@@ -1,0 +1,101 @@
+"""How fast AGC could be: its jax train step with the weights' unit-wise norms taken in other ways.
+
+AGC (`GradientClipping("adaptive")`) clips each unit's gradient to a fraction of the unit's weight norm,
+so it reads every weight once more than Keras's `global_clipnorm` does, and it takes each gradient's
+norms unit by unit. To see what those cost, the weights' unit-wise norms are replaced, for this
+measurement only, by cheaper ones that the package does not ship:
+
+- plain float32 sums of squares (they overflow to `inf` for a unit with a weight above ~1e19, and
+  AGC then stops clipping that unit: the shipped norms are exact over float32's range);
+- the same with the exact two-scale sums in the branch of a `cond` taken when a sum is out of range
+  (what tensorflow and torch run; exact, as shipped);
+- none at all: every unit's weight norm taken as 1 (no longer AGC: a bound on what any way of taking
+  the weights' norms could save).
+
+jax's compiled train step alone, as in benchmarks/clipping_step.py (book MLP, Adam 1e-3, the logger
+set up), the configurations interleaved round by round; each ratio against Keras's `global_clipnorm`.
+
+Command (about 3 minutes):
+
+    python benchmarks/agc_bound.py --backends jax --epochs 25
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import clipping_step, harness, profile_clipping  # noqa: E402
+
+KERAS = "Keras global_clipnorm=1"
+SHIPPED = "GradientClipping adaptive + logger"
+
+
+def _weight_norms(way):
+    """`clipping.unitwise_norms` replaced for one configuration's trace (None: as shipped)."""
+    from keras import ops
+
+    from keras_tricks.optimizers import clipping
+
+    shipped = clipping.unitwise_norms
+
+    def plain(tensors, floor=0.0):
+        return [clipping._unit_shaped(ops.sqrt(clipping._plain_unit_sums(t)), t) for t in tensors]
+
+    def branch(tensors, floor=0.0):
+        op_by_op = clipping._runs_op_by_op
+        clipping._runs_op_by_op = lambda: True
+        try:
+            return shipped(tensors, floor)
+        finally:
+            clipping._runs_op_by_op = op_by_op
+
+    def ones(tensors, floor=0.0):
+        return [clipping._unit_shaped(ops.ones(clipping._plain_unit_sums(t).shape), t) for t in tensors]
+
+    return {None: shipped, "plain": plain, "branch": branch, "ones": ones}[way]
+
+
+CONFIGS = {  # row: (profile_clipping configuration, way of taking the weights' norms)
+    KERAS: (KERAS, None),
+    "GradientClipping global_norm + logger": ("GradientClipping global_norm + logger", None),
+    SHIPPED: (SHIPPED, None),
+    "adaptive, weights' unit norms as plain sums (not exact above ~1e19)": (SHIPPED, "plain"),
+    "adaptive, plain sums, exact ones in a cond (tensorflow's and torch's way)": (SHIPPED, "branch"),
+    "adaptive without the weights' norms (each taken as 1: not AGC, a bound)": (SHIPPED, "ones"),
+}
+
+
+def make_configs(args):
+    import keras
+
+    from keras_tricks.optimizers import clipping
+
+    if keras.backend.backend() != "jax":
+        raise SystemExit("agc_bound.py measures jax's compiled step: run it with --backends jax")
+    x, y = harness.fashion_mnist_subset(max(args.batch_size, 3200))
+    timed, shipped = [], clipping.unitwise_norms
+    for row, (name, way) in CONFIGS.items():
+        # jax traces the step once, in the first epoch of `fit`, and its jit of `model.train_step` reuses
+        # that trace: the norms are replaced from the model's making to its step's first round.
+        clipping.unitwise_norms = _weight_norms(way)
+        try:
+            model, callbacks = profile_clipping.make(name)
+            run = clipping_step._rounds(
+                *profile_clipping.jax_train_step(model, callbacks, x, y, args.batch_size)
+            )
+            run()
+        finally:
+            clipping.unitwise_norms = shipped
+        timed.append(harness.Timed(row, run, None if row == KERAS else KERAS))
+    return timed
+
+
+if __name__ == "__main__":
+    harness.main(
+        "agc_bound",
+        f"jax's compiled train step alone, {clipping_step.STEPS} steps per round on one batch (book MLP, "
+        "Adam 1e-3), AGC with its weights' unit-wise norms taken in other ways; each against Keras's "
+        "`global_clipnorm`.",
+        make_configs,
+    )
