@@ -126,7 +126,7 @@ def figure(results_path, out_path):
 
     with open(results_path) as f:
         runs = json.load(f)
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = plt.subplots(figsize=(7, 5.4))
     styles = {"tensorflow": "tab:orange", "jax": "tab:blue", "torch": "tab:red"}
     for backend, run in runs.items():
         rows = run["results"]
@@ -155,7 +155,8 @@ def figure(results_path, out_path):
     ax.set_xlabel("trainable variables")
     ax.set_ylabel("CPU-time ratio per epoch")
     ax.set_title("Overhead against the number of variables (batch 32)")
-    ax.legend(fontsize=7, loc="best")
+    # Below the axes, not over them: no place inside is free of points for every run.
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     fig.tight_layout()
     fig.savefig(out_path, dpi=120)
     plt.close(fig)
