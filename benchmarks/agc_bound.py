@@ -5,8 +5,9 @@ so it reads every weight once more than Keras's `global_clipnorm` does, and it t
 norms unit by unit. To see what those cost, the weights' unit-wise norms are replaced, for this
 measurement only, by cheaper ones that the package does not ship:
 
-- plain float32 sums of squares (they overflow to `inf` for a unit with a weight above ~1e19, and
-  AGC then stops clipping that unit: the shipped norms are exact over float32's range);
+- plain float32 sums of squares (they overflow to `inf` once a unit's sum of squares passes float32's
+  largest, ~3.4e38: a weight of ~1.8e19, or n weights of ~1.8e19/√n; AGC then stops clipping that
+  unit. The shipped norms are exact over float32's range);
 - the same with the exact two-scale sums in the branch of a `cond` taken when a sum is out of range
   (what tensorflow and torch run; exact, as shipped);
 - none at all: every unit's weight norm taken as 1 (no longer AGC: a bound on what any way of taking
@@ -60,7 +61,7 @@ CONFIGS = {  # row: (profile_clipping configuration, way of taking the weights' 
     KERAS: (KERAS, None),
     "GradientClipping global_norm + logger": ("GradientClipping global_norm + logger", None),
     SHIPPED: (SHIPPED, None),
-    "adaptive, weights' unit norms as plain sums (not exact above ~1e19)": (SHIPPED, "plain"),
+    "adaptive, weights' unit norms as plain sums (inf past float32's largest sum)": (SHIPPED, "plain"),
     "adaptive, plain sums, exact ones in a cond (tensorflow's and torch's way)": (SHIPPED, "branch"),
     "adaptive without the weights' norms (each taken as 1: not AGC, a bound)": (SHIPPED, "ones"),
 }
@@ -76,8 +77,9 @@ def make_configs(args):
     x, y = harness.fashion_mnist_subset(max(args.batch_size, 3200))
     timed, shipped = [], clipping.unitwise_norms
     for row, (name, way) in CONFIGS.items():
-        # jax traces the step once, in the first epoch of `fit`, and its jit of `model.train_step` reuses
-        # that trace: the norms are replaced from the model's making to its step's first round.
+        # jax traces the step in the first epoch of `fit`, and the jit of `model.train_step` below reused
+        # that trace when tried (a replacement made after `fit` was never called): the norms are replaced
+        # from the model's making to the end of its step's first round, whichever trace is used.
         clipping.unitwise_norms = _weight_norms(way)
         try:
             model, callbacks = profile_clipping.make(name)

@@ -15,8 +15,8 @@ tensorflow_only = pytest.mark.skipif(
 )
 not_on_jax = pytest.mark.skipif(
     backend == "jax",
-    reason="GradientClipping's jax path is stateless (a select, never apply_if_finite), and jax's cond "
-    "traces both branches, so a stateful apply cannot run inside it",
+    reason="GradientClipping's jax path is stateless (stateless_apply, never apply_if_finite), and jax's "
+    "cond traces both branches, so a stateful apply cannot run inside it",
 )
 
 

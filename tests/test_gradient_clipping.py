@@ -650,18 +650,31 @@ def test_the_clipping_is_computed_in_the_update_that_uses_it(mode, monkeypatch):
     if keras.backend.backend() == "jax":
         import jax
 
-        jaxpr = jax.make_jaxpr(optimizer.stateless_apply)(
-            [v.value for v in optimizer.variables], grads, [v.value for v in variables]
-        ).jaxpr
-        [cond] = [e for e in jaxpr.eqns if e.primitive.name == "cond"]
-        gradient_vars = jaxpr.invars[len(optimizer.variables) : len(optimizer.variables) + len(grads)]
-        assert set(gradient_vars) <= set(cond.invars)  # the gradients go into the branch as they are
+        def traced(wrapper):
+            """(the `cond`, the gradients' variables, equations outside the `cond`, equations of its update
+            branch), nested jaxprs (a `jit`'s) included."""
+            wrapper.build(variables)
+            jaxpr = jax.make_jaxpr(wrapper.stateless_apply)(
+                [v.value for v in wrapper.variables], grads, [v.value for v in variables]
+            ).jaxpr
+            [cond] = [e for e in jaxpr.eqns if e.primitive.name == "cond"]
+            gradient_vars = jaxpr.invars[len(wrapper.variables) : len(wrapper.variables) + len(grads)]
+            return (
+                cond,
+                gradient_vars,
+                _equations(jaxpr, skip=cond),
+                _equations(cond.params["branches"][1].jaxpr),
+            )
 
         def products(eqns):
             return [e for e in eqns if e.primitive.name == "mul" and tuple(e.outvars[0].aval.shape) in shapes]
 
-        assert products(jaxpr.eqns) == []
-        assert len(products(cond.params["branches"][1].jaxpr.eqns)) >= len(shapes)
+        cond, gradient_vars, outside, branch = traced(optimizer)
+        assert set(gradient_vars) <= set(cond.invars)  # the gradients go into the branch as they are
+        assert products(outside) == []
+        # The branch holds the update's own products (Adam's) and the clipping's: more than the observer's.
+        observer = GradientClipping(keras.optimizers.Adam(0.01), None, skip_nonfinite=True)
+        assert len(products(branch)) >= len(products(traced(observer)[3])) + len(shapes)
         return
     calls = []
     scale = clipping._scale
@@ -675,3 +688,19 @@ def test_the_clipping_is_computed_in_the_update_that_uses_it(mode, monkeypatch):
     optimizer.apply(grads, variables)
     assert calls
     assert not np.array_equal(before[0], _weights(model)[0])
+
+
+def _equations(jaxpr, skip=None):
+    """The equations of a jaxpr and of the jaxprs nested in them (a `jit`'s, a `cond`'s branches), but
+    not `skip` and those nested in it."""
+    found = []
+    for e in jaxpr.eqns:
+        if e is skip:
+            continue
+        found.append(e)
+        for value in e.params.values():
+            for sub in value if isinstance(value, (tuple, list)) else (value,):
+                inner = getattr(sub, "jaxpr", sub)  # a ClosedJaxpr's Jaxpr
+                if hasattr(inner, "eqns"):
+                    found.extend(_equations(inner))
+    return found

@@ -35,8 +35,10 @@ def all_reduce_sum(grads):
 def apply_if_finite(finite, apply, grads):
     """Runs `apply(grads())` when `finite` is true.
 
-    `grads` is a function of no argument that returns the gradients: called inside the `cond`'s branch,
-    where XLA (`jit_compile=True`) fuses what it computes into the update.
+    `grads` is a function of no argument that returns the gradients: on one device it is called inside
+    the `cond`'s branch, where XLA (`jit_compile=True`) fuses what it computes into the update. Under
+    several replicas it is called in replica context, before the decision, and its result handed to
+    each replica's `apply`.
 
     Under a strategy a `cond` in replica context cannot hold the inner optimizer's `merge_call`, so the
     decision is taken in cross-replica context and `apply` run for each replica from there (the way

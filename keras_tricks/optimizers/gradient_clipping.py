@@ -6,10 +6,12 @@ overflow, non-finite elements), clipped by the mode's function (`_CLIPPERS`, eac
 that clips the gradients and whether clipping changed them), recorded (`_Sums`), and handed to the inner
 optimizer unless it is non-finite and skipped.
 
-The clipping itself (a product of each gradient with its factor, or an elementwise clip) is traced
-where the inner optimizer's update is, inside the skip's `cond`: there XLA fuses it into the update, as
-it fuses Keras's own `global_clipnorm`. Traced before the `cond`, each clipped gradient was written out
-to memory to be handed to the branch: one more pass over every gradient (docs/benchmarks.md).
+The clipping itself (a product of each gradient with its factor) is traced where the inner
+optimizer's update is, inside the skip's `cond`: there XLA fuses it into the update, as it fuses Keras's
+own `global_clipnorm`. Traced before the `cond`, each clipped gradient was written out to memory to be
+handed to the branch: one more pass over every gradient (docs/benchmarks.md). Three cases clip before
+the update: the `"value"` mode (its clipped gradients are measured too), a step without the skip
+(`skip_nonfinite=False`: no `cond`), and several `tf.distribute` replicas (see `_distribute`).
 """
 
 import collections
@@ -544,7 +546,8 @@ class GradientMonitor(GradientClipping):
         }
 
 
-# The mode's clipping: (wrapper, gradients, weights, measure, recorded) -> (clipped, changed).
+# The mode's clipping: (wrapper, gradients, weights, measure, recorded) -> (a function of no argument
+# returning the clipped gradients, changed, the clipped global norm or None).
 _CLIPPERS = {
     None: GradientClipping._observe,
     "value": GradientClipping._by_value,
