@@ -704,3 +704,30 @@ def _equations(jaxpr, skip=None):
                 if hasattr(inner, "eqns"):
                     found.extend(_equations(inner))
     return found
+
+
+@pytest.mark.parametrize("mode", ["global_norm", "adaptive"])
+@pytest.mark.parametrize("position", [2, 3], ids=["first-micro-step", "update-micro-step"])
+def test_a_nonfinite_micro_batch_is_skipped_bit_identically_under_gradient_accumulation(mode, position):
+    """With an inner optimizer that accumulates 2 micro-batches, a NaN micro-batch is dropped whole: the
+    running sums, the inner optimizer and its step count stay as they were, so the run equals the one
+    without that batch, bit for bit, whether it falls on a first micro-step or on an update."""
+    x, y = _data(48)
+    x_bad = np.concatenate([x[: 8 * position], np.full((8, 5), np.nan, "float32"), x[8 * position :]])
+    y_bad = np.concatenate([y[: 8 * position], y[:8], y[8 * position :]])
+
+    def wrapper():
+        return GradientClipping(
+            keras.optimizers.Adam(0.01, gradient_accumulation_steps=2), mode, threshold=1.0
+        )
+
+    clean, skipped = _model(wrapper()), _model(wrapper())
+    clean.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    skipped.fit(x_bad, y_bad, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(_weights(clean), _weights(skipped), strict=True):
+        np.testing.assert_array_equal(a, b)
+    inner = [helpers.to_numpy(m.optimizer.inner_optimizer.variables) for m in (clean, skipped)]
+    for a, b in zip(*inner, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert float(skipped.optimizer.statistics()["grad_nonfinite_steps"]) == 1.0
+    assert float(skipped.optimizer.statistics()["grad_steps"]) == 3.0  # 6 clean micro-batches, 3 updates
