@@ -246,19 +246,28 @@ def test_none_gradients_pass_through_the_wrapper():
 # --- Non-finite steps ------------------------------------------------------------------------------
 
 
-def test_nonfinite_step_is_skipped_bit_identically():
+def _assert_a_nan_batch_is_skipped_bit_identically(make_optimizer, batch, position):
+    """Fits one model on 48 samples and one on the same with a NaN batch inserted at `position` (in
+    batches); asserts the weights and the inner optimizer's variables equal bit for bit. Returns both."""
     x, y = _data(48)
-    x_bad = np.concatenate([x[:16], np.full((16, 5), np.nan, "float32"), x[16:]])
-    y_bad = np.concatenate([y[:16], y[:16], y[16:]])
-    clean = _model(GradientClipping(keras.optimizers.Adam(0.01)))
-    skipped = _model(GradientClipping(keras.optimizers.Adam(0.01)))
-    clean.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
-    skipped.fit(x_bad, y_bad, batch_size=16, epochs=1, shuffle=False, verbose=0)
+    at = batch * position
+    x_bad = np.concatenate([x[:at], np.full((batch, 5), np.nan, "float32"), x[at:]])
+    y_bad = np.concatenate([y[:at], y[:batch], y[at:]])
+    clean, skipped = _model(make_optimizer()), _model(make_optimizer())
+    clean.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+    skipped.fit(x_bad, y_bad, batch_size=batch, epochs=1, shuffle=False, verbose=0)
     for a, b in zip(_weights(clean), _weights(skipped), strict=True):
         np.testing.assert_array_equal(a, b)
     inner = [helpers.to_numpy(m.optimizer.inner_optimizer.variables) for m in (clean, skipped)]
     for a, b in zip(*inner, strict=True):
         np.testing.assert_array_equal(a, b)
+    return clean, skipped
+
+
+def test_nonfinite_step_is_skipped_bit_identically():
+    clean, skipped = _assert_a_nan_batch_is_skipped_bit_identically(
+        lambda: GradientClipping(keras.optimizers.Adam(0.01)), batch=16, position=1
+    )
     stats = skipped.optimizer.statistics()
     assert float(stats["grad_nonfinite_steps"]) == 1.0
     assert float(clean.optimizer.statistics()["grad_norm"]) == pytest.approx(float(stats["grad_norm"]))
@@ -712,22 +721,12 @@ def test_a_nonfinite_micro_batch_is_skipped_bit_identically_under_gradient_accum
     """With an inner optimizer that accumulates 2 micro-batches, a NaN micro-batch is dropped whole: the
     running sums, the inner optimizer and its step count stay as they were, so the run equals the one
     without that batch, bit for bit, whether it falls on a first micro-step or on an update."""
-    x, y = _data(48)
-    x_bad = np.concatenate([x[: 8 * position], np.full((8, 5), np.nan, "float32"), x[8 * position :]])
-    y_bad = np.concatenate([y[: 8 * position], y[:8], y[8 * position :]])
-
-    def wrapper():
-        return GradientClipping(
+    _, skipped = _assert_a_nan_batch_is_skipped_bit_identically(
+        lambda: GradientClipping(
             keras.optimizers.Adam(0.01, gradient_accumulation_steps=2), mode, threshold=1.0
-        )
-
-    clean, skipped = _model(wrapper()), _model(wrapper())
-    clean.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
-    skipped.fit(x_bad, y_bad, batch_size=8, epochs=1, shuffle=False, verbose=0)
-    for a, b in zip(_weights(clean), _weights(skipped), strict=True):
-        np.testing.assert_array_equal(a, b)
-    inner = [helpers.to_numpy(m.optimizer.inner_optimizer.variables) for m in (clean, skipped)]
-    for a, b in zip(*inner, strict=True):
-        np.testing.assert_array_equal(a, b)
+        ),
+        batch=8,
+        position=position,
+    )
     assert float(skipped.optimizer.statistics()["grad_nonfinite_steps"]) == 1.0
     assert float(skipped.optimizer.statistics()["grad_steps"]) == 3.0  # 6 clean micro-batches, 3 updates
