@@ -666,12 +666,17 @@ def test_the_clipping_is_computed_in_the_update_that_uses_it(mode, monkeypatch):
             jaxpr = jax.make_jaxpr(wrapper.stateless_apply)(
                 [v.value for v in wrapper.variables], grads, [v.value for v in variables]
             ).jaxpr
-            [cond] = [e for e in jaxpr.eqns if e.primitive.name == "cond"]
+            # The skip's `cond` is the last; the others measure (`clipping.measure`'s exact branch),
+            # returning norms only: no kernel-shaped value leaves them, so none can hold the clipping.
+            conds = [e for e in jaxpr.eqns if e.primitive.name == "cond"]
+            cond, measuring = conds[-1], conds[:-1]
+            for e in measuring:
+                assert all(tuple(v.aval.shape) not in shapes for v in e.outvars)
             gradient_vars = jaxpr.invars[len(wrapper.variables) : len(wrapper.variables) + len(grads)]
             return (
                 cond,
                 gradient_vars,
-                _equations(jaxpr, skip=cond),
+                _equations(jaxpr, skip=[cond, *measuring]),
                 _equations(cond.params["branches"][1].jaxpr),
             )
 
@@ -699,12 +704,12 @@ def test_the_clipping_is_computed_in_the_update_that_uses_it(mode, monkeypatch):
     assert not np.array_equal(before[0], _weights(model)[0])
 
 
-def _equations(jaxpr, skip=None):
+def _equations(jaxpr, skip=()):
     """The equations of a jaxpr and of the jaxprs nested in them (a `jit`'s, a `cond`'s branches), but
-    not `skip` and those nested in it."""
+    not those in `skip` and those nested in them."""
     found = []
     for e in jaxpr.eqns:
-        if e is skip:
+        if any(e is s for s in skip):
             continue
         found.append(e)
         for value in e.params.values():
