@@ -8,8 +8,6 @@ measurement only, by cheaper ones that the package does not ship:
 - plain float32 sums of squares (they overflow to `inf` once a unit's sum of squares passes float32's
   largest, ~3.4e38: a weight of ~1.8e19, or n weights of ~1.8e19/√n; AGC then stops clipping that
   unit. The shipped norms are exact over float32's range);
-- the same with the exact two-scale sums in the branch of a `cond` taken when a sum is out of range
-  (what tensorflow and torch run; exact, as shipped);
 - none at all: every unit's weight norm taken as 1 (no longer AGC: a bound on what any way of taking
   the weights' norms could save).
 
@@ -40,21 +38,16 @@ def _weight_norms(way):
 
     shipped = clipping.unitwise_norms
 
-    def plain(tensors, floor=0.0):
-        return [clipping._unit_shaped(ops.sqrt(clipping._plain_unit_sums(t)), t) for t in tensors]
+    def sums(t):
+        return clipping._plain_sums(t, clipping._unit_axes(t))
 
-    def branch(tensors, floor=0.0):
-        op_by_op = clipping._runs_op_by_op
-        clipping._runs_op_by_op = lambda: True
-        try:
-            return shipped(tensors, floor)
-        finally:
-            clipping._runs_op_by_op = op_by_op
+    def plain(tensors, floor=0.0):
+        return [clipping._unit_shaped(ops.sqrt(sums(t)), t) for t in tensors]
 
     def ones(tensors, floor=0.0):
-        return [clipping._unit_shaped(ops.ones(clipping._plain_unit_sums(t).shape), t) for t in tensors]
+        return [clipping._unit_shaped(ops.ones(sums(t).shape), t) for t in tensors]
 
-    return {None: shipped, "plain": plain, "branch": branch, "ones": ones}[way]
+    return {None: shipped, "plain": plain, "ones": ones}[way]
 
 
 CONFIGS = {  # row: (profile_clipping configuration, way of taking the weights' norms)
@@ -62,7 +55,6 @@ CONFIGS = {  # row: (profile_clipping configuration, way of taking the weights' 
     "GradientClipping global_norm + logger": ("GradientClipping global_norm + logger", None),
     SHIPPED: (SHIPPED, None),
     "adaptive, weights' unit norms as plain sums (inf past float32's largest sum)": (SHIPPED, "plain"),
-    "adaptive, plain sums, exact ones in a cond (tensorflow's and torch's way)": (SHIPPED, "branch"),
     "adaptive without the weights' norms (each taken as 1: not AGC, a bound)": (SHIPPED, "ones"),
 }
 

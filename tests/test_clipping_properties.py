@@ -5,7 +5,7 @@ Random lists of gradients: zero-size, scalar, vector, matrix and 4-D, a sparse o
 one step of `GradientClipping(SGD(1.0))` must apply the float64 reference's clipped gradient, log the
 reference's norms, never skip a finite step, and keep the clipped norm within the threshold. Then a
 large gradient (the book MLP's first kernel) across its exact range, where the sums switch scales, and
-below it (`clipping._scales`).
+below it, down to float32's smallest normal.
 """
 
 import keras
@@ -15,44 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keras_tricks.optimizers import GradientClipping
+from tests import float64
 
 SHAPES = [(0,), (), (3,), (2, 3), (2, 2, 2, 3), "sparse"]
 TF = keras.backend.backend() == "tensorflow"
-
-
-def _unit_norm(x):
-    x = np.asarray(x, "float64")
-    if x.ndim <= 1:
-        return np.sqrt(np.sum(x**2))
-    return np.sqrt(np.sum(x**2, axis=tuple(range(x.ndim - 1)), keepdims=True))
-
-
-def _reference(mode, grads, weights, threshold, clipping, eps):
-    """The clipped gradients in float64 (dense), and the global norm before clipping."""
-    present = [g for g in grads if g is not None]
-    norm = np.sqrt(sum(np.sum(g**2) for g in present))
-    if mode == "value":
-        return [None if g is None else np.clip(g, -threshold, threshold) for g in grads], norm
-    if mode == "norm":
-        out = []
-        for g in grads:
-            n = None if g is None else np.sqrt(np.sum(g**2))
-            out.append(None if g is None else (g * threshold / n if n > threshold else g))
-        return out, norm
-    if mode == "global_norm":
-        factor = threshold / norm if norm > threshold else 1.0
-        return [None if g is None else g * factor for g in grads], norm
-    if mode == "adaptive":
-        out = []
-        for g, w in zip(grads, weights, strict=True):
-            if g is None or g.size == 0:
-                out.append(g)
-                continue
-            limit = clipping * np.maximum(_unit_norm(w), eps)
-            gn = _unit_norm(g)
-            out.append(np.where(gn > limit, g * limit / np.maximum(gn, 1e-6), g))
-        return out, norm
-    return list(grads), norm  # None, and "percentile" on its first step (the threshold is this norm)
 
 
 @st.composite
@@ -107,7 +73,9 @@ def test_one_step_equals_the_float64_reference_at_every_magnitude(case):
         keras.optimizers.SGD(1.0), mode, threshold=threshold, clipping=clipping, eps=eps
     )
     optimizer.apply([_as_given(g, s) for g, s in zip(grads, sparse, strict=True)], variables)
-    expected, norm = _reference(mode, grads, weights, threshold, clipping, eps)
+    norm = float64.global_norm(grads)
+    # AutoClip's first step: the percentile of this one norm, which does not exceed itself.
+    expected, _, _ = float64.clip(mode, grads, weights, threshold, clipping, eps, history=[norm])
     stats = {k: float(keras.ops.convert_to_numpy(v)) for k, v in optimizer.statistics().items()}
     assert stats["grad_nonfinite_steps"] == 0  # every element is finite: never skipped
     assert stats["grad_steps"] == 1
@@ -140,13 +108,27 @@ def test_one_step_equals_the_float64_reference_at_every_magnitude(case):
             assert all(np.abs(c).max(initial=0.0) <= threshold for c in present)
 
 
-def test_integer_variables_are_refused_when_built():
-    variables = [
-        keras.Variable(np.zeros(2, "float32")),
-        keras.Variable(np.zeros(2, "int32"), trainable=False),
-    ]
-    with pytest.raises(ValueError, match="not floating-point.*int32"):
-        GradientClipping(keras.optimizers.SGD(1.0)).build(variables)
+@pytest.mark.skipif(keras.backend.backend() == "torch", reason="torch makes no trainable integer variable")
+@pytest.mark.parametrize("mode", ["value", "norm", "global_norm", "adaptive", "percentile", None])
+def test_an_integer_variable_gets_what_the_inner_optimizer_alone_gives_it(mode):
+    # SGD's `apply` adds an integer gradient to an integer variable; the wrapper hands it over as it
+    # came, and measures and clips the floating-point gradients alone.
+    def variables():
+        return [keras.Variable(np.zeros(2, "int32")), keras.Variable(np.ones(2, "float32"))]
+
+    grads = [np.array([3, 4], "int32"), np.array([30.0, 40.0], "float32")]
+    ours, alone = variables(), variables()
+    optimizer = GradientClipping(keras.optimizers.SGD(1.0), mode, threshold=1.0, percentile=50.0)
+    optimizer.apply(grads, ours)
+    keras.optimizers.SGD(1.0).apply(grads, alone)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(ours[0]), keras.ops.convert_to_numpy(alone[0]))
+    [clipped], _, _ = float64.clip(
+        mode, [grads[1].astype("float64")], [np.ones(2)], percentile=50.0, history=[50.0]
+    )
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours[1]), 1.0 - clipped, rtol=1e-6)
+    stats = optimizer.statistics()
+    assert float(stats["grad_norm"]) == pytest.approx(50.0)  # the integer gradient is not measured
+    assert float(stats[f"grad_norm/{ours[0].path}"]) == 0.0
 
 
 @settings(max_examples=60, deadline=None)
@@ -196,9 +178,8 @@ def _measured(grads, jit=False):
     return clipping.measure(tensors)
 
 
-# The book MLP's first kernel and its bias: the kernel's sums switch from the scale 2ᵇ to the scale 2⁻ᵃ
-# at a norm of 2²⁷ (elements of ~2.8e5), the bias's at 2¹⁹ (elements of ~3e4); 2e-26 is the smallest
-# kernel norm measured exactly (elements of ~5e-29; `clipping._scales`).
+# The book MLP's first kernel and its bias, from below the plain sums' range (squares flushed to zero)
+# to above it (squares past float32's largest), across the edges where the plain sums stop being exact.
 @pytest.mark.parametrize("scale", [1e-28, 1e-20, 1e-10, 1.0, 3e4, 1e5, 2.7e5, 2.8e5, 3e5, 1e10, 1e19, 1e33])
 @pytest.mark.parametrize("jit", [False, True])
 def test_the_norms_of_a_large_gradient_equal_float64_from_1e_25_to_the_float32_limit(scale, jit):
@@ -222,16 +203,25 @@ def test_a_global_norm_near_the_float32_limit_is_finite_and_exact():
     assert got == pytest.approx(expected, rel=1e-6)
 
 
-def test_below_the_exact_range_a_norm_reads_low_never_high_and_the_step_stays_finite():
-    # Elements of ~1e-33 in a 784 × 300 kernel: their squares at the scale 2ᵇ flush to zero (the
-    # documented limit: norms below ~1e-25 for such a kernel). The norm may read smaller, never larger,
-    # and such a gradient is still finite.
-    grads = _kernel_and_bias(1e-33)
-    measure = _measured(grads)
-    expected = [np.sqrt(np.sum(g.astype("float64") ** 2)) for g in grads]
-    norms = keras.ops.convert_to_numpy(measure.norms)
-    assert np.all(norms <= np.asarray(expected) * (1 + 1e-6))
-    assert bool(keras.ops.convert_to_numpy(measure.finite))
+def test_a_kernel_of_elements_near_float32s_smallest_normal_is_measured_exactly():
+    # Elements of ~1e-37 in a 784 × 300 kernel: every square flushes to zero in a plain sum, and the
+    # two-scale sums this package once took read such a norm low. Now the norms scaled by their largest
+    # element give float64's, and such a gradient is still finite.
+    grads = _kernel_and_bias(1e-37)
+    for jit in (False, True):
+        measure = _measured(grads, jit)
+        expected = [np.sqrt(np.sum(g.astype("float64") ** 2)) for g in grads]
+        finite = [np.abs(g) >= 2.0**-126 for g in grads]  # subnormal elements read as 0 on XLA and tf
+        expected_normal = [
+            np.sqrt(np.sum(np.where(f, g, 0).astype("float64") ** 2))
+            for g, f in zip(grads, finite, strict=True)
+        ]
+        got = keras.ops.convert_to_numpy(measure.norms)
+        assert np.all(
+            (np.abs(got - expected) <= 1e-6 * np.asarray(expected))
+            | (np.abs(got - expected_normal) <= 1e-6 * np.asarray(expected_normal))
+        )
+        assert bool(keras.ops.convert_to_numpy(measure.finite))
 
 
 @pytest.mark.parametrize("scale", [1e-20, 1e-3, 1.0, 3e5, 1e19, 1e33])
@@ -298,7 +288,7 @@ def test_unit_norms_are_exact_above_the_floor_and_never_above_it_below(floor):
     ):
         for array, got in zip(arrays, units, strict=True):
             got = keras.ops.convert_to_numpy(got).ravel()
-            expected = _unit_norm(array).ravel()
+            expected = float64.unit_norm(array).ravel()
             above = expected > floor
             np.testing.assert_allclose(got[above], expected[above], rtol=1e-6)
             assert np.all(got[~above] <= floor)
@@ -315,7 +305,7 @@ def test_adaptive_clipping_of_dead_and_tiny_units_equals_float64(eps):
 
     grads = _with_dead_and_tiny_units(1)[:2]
     weights = _with_dead_and_tiny_units(2)[::2]  # a kernel with a zero unit, a zero bias
-    expected, _ = _reference("adaptive", grads, weights, None, 0.01, eps)
+    expected, _, _ = float64.clip("adaptive", grads, weights, clipping=0.01, eps=eps)
     got = clipping.adaptive_clip(
         [keras.ops.convert_to_tensor(g) for g in grads],
         [keras.ops.convert_to_tensor(w) for w in weights],
@@ -345,6 +335,6 @@ def test_a_norm_whose_squares_partly_flush_to_zero_is_exact():
         assert float(keras.ops.convert_to_numpy(measured.global_norm)) == pytest.approx(expected, rel=3e-6)
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(clipping.measure_unitwise([tensor]).units[0]).ravel(),
-        _unit_norm(g).ravel(),
+        float64.unit_norm(g).ravel(),
         rtol=3e-6,
     )

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keras_tricks.optimizers import GradientClipping, GradientMonitor, clipping, unwrap
-from tests import helpers
+from tests import float64, helpers
 
 
 def _data(samples=64, seed=0):
@@ -89,18 +89,6 @@ def test_a_step_is_counted_as_clipped_only_when_clipping_changed_it(mode, kwargs
 # --- NumPy references of the two papers ------------------------------------------------------------
 
 
-def _numpy_unitwise_norm(x):
-    if x.ndim <= 1:
-        return np.sqrt(np.sum(x**2))
-    return np.sqrt(np.sum(x**2, axis=tuple(range(x.ndim - 1)), keepdims=True))
-
-
-def _numpy_agc(grad, weight, clipping_, eps):
-    max_norm = clipping_ * np.maximum(_numpy_unitwise_norm(weight), eps)
-    grad_norm = _numpy_unitwise_norm(grad)
-    return np.where(grad_norm > max_norm, grad * max_norm / np.maximum(grad_norm, 1e-6), grad)
-
-
 def test_adaptive_matches_the_agc_formula():
     rng = np.random.default_rng(3)
     shapes = [(3, 2, 4, 6), (7, 5), (5,)]
@@ -114,7 +102,7 @@ def test_adaptive_matches_the_agc_formula():
     optimizer = GradientClipping(keras.optimizers.SGD(1.0), "adaptive", clipping=0.05, eps=1e-2)
     optimizer.apply(grads, variables)
     for variable, w, g in zip(variables, weights, grads, strict=True):
-        expected = w - _numpy_agc(g, w, 0.05, 1e-2)
+        expected = w - float64.agc(g, w, 0.05, 1e-2)
         np.testing.assert_allclose(keras.ops.convert_to_numpy(variable), expected, rtol=1e-5, atol=1e-6)
     assert float(optimizer.statistics()["grad_clip_rate"]) == 1.0
 
@@ -224,8 +212,8 @@ def test_adaptive_clipping_properties(clipping_, seed):
     ):
         if g is None:
             continue
-        limit = clipping_ * np.maximum(_numpy_unitwise_norm(w), 1e-3)
-        assert np.all(_numpy_unitwise_norm(c) <= limit * (1 + 1e-5) + 1e-12)
+        limit = clipping_ * np.maximum(float64.unit_norm(w), 1e-3)
+        assert np.all(float64.unit_norm(c) <= limit * (1 + 1e-5) + 1e-12)
     twice = clipping.adaptive_clip(clipped, weights, clipping_, 1e-3)
     for a, b in zip(helpers.to_numpy(clipped), helpers.to_numpy(twice), strict=True):
         if a is not None:
@@ -631,7 +619,7 @@ def test_a_fit_clips_as_float64_numpy_does(mode):
             residual = 2 * (xb @ w + b - yb) / yb.size  # MSE: the mean over batch and outputs
             grads = [xb.T @ residual, residual.sum(axis=0)]
             if mode == "adaptive":
-                grads = [_numpy_agc(g, v, 0.05, 1e-3) for g, v in zip(grads, [w, b], strict=True)]
+                grads = [float64.agc(g, v, 0.05, 1e-3) for g, v in zip(grads, [w, b], strict=True)]
             else:
                 norm = np.sqrt(sum(np.sum(g**2) for g in grads))
                 history = (history + [norm])[-window:]
