@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keras_tricks.optimizers import GradientClipping
+from keras_tricks.optimizers import GradientClipping, _clip_modes
 from tests import float64
 
 SHAPES = [(0,), (), (3,), (2, 3), (2, 2, 2, 3), "sparse"]
@@ -227,7 +227,7 @@ def test_a_kernel_of_elements_near_float32s_smallest_normal_is_measured_exactly(
 @pytest.mark.parametrize("scale", [1e-20, 1e-3, 1.0, 3e5, 1e19, 1e33])
 def test_measure_unitwise_gives_the_norms_of_measure_and_the_unit_norms_in_one_pass(scale):
     # AGC's measurement: each gradient's sums taken per unit and added up. Against `measure` and
-    # `unitwise_norm` (and float64), in another summation order: within 1e-6, not bit for bit.
+    # `unitwise_norms` (and float64), in another summation order: within 1e-6, not bit for bit.
     from keras_tricks.optimizers import clipping
 
     rng = np.random.default_rng(3)
@@ -249,7 +249,7 @@ def test_measure_unitwise_gives_the_norms_of_measure_and_the_unit_norms_in_one_p
     for g, units in zip(tensors[:-1], together.units[:-1], strict=True):
         np.testing.assert_allclose(
             keras.ops.convert_to_numpy(units),
-            keras.ops.convert_to_numpy(clipping.unitwise_norm(g)),
+            keras.ops.convert_to_numpy(clipping.unitwise_norms([g])[0]),
             rtol=1e-6,
         )
 
@@ -301,17 +301,15 @@ def test_adaptive_clipping_of_dead_and_tiny_units_equals_float64(eps):
     # With eps=1e-30 the weights' zero unit sets a limit of 1e-32, which the gradient's 1e-21 unit
     # exceeds: it must be clipped, so its norm must be read exactly (tensorflow's exact branch); with
     # eps=1e-3 no tiny unit can reach a limit and the plain sums stand.
-    from keras_tricks.optimizers import clipping
 
     grads = _with_dead_and_tiny_units(1)[:2]
     weights = _with_dead_and_tiny_units(2)[::2]  # a kernel with a zero unit, a zero bias
     expected, _, _ = float64.clip("adaptive", grads, weights, clipping=0.01, eps=eps)
-    got = clipping.adaptive_clip(
-        [keras.ops.convert_to_tensor(g) for g in grads],
-        [keras.ops.convert_to_tensor(w) for w in weights],
-        0.01,
-        eps,
-    )
+    tensors = [keras.ops.convert_to_tensor(a) for a in grads]
+    adaptive = _clip_modes.Adaptive(clipping=0.01, eps=eps)
+    got = adaptive.clip(
+        tensors, [keras.ops.convert_to_tensor(w) for w in weights], adaptive.measure(tensors), True
+    ).clip()
     for e, g in zip(expected, got, strict=True):
         # atol: clipped elements below float32's smallest normal (1.2e-38) may flush to zero.
         np.testing.assert_allclose(keras.ops.convert_to_numpy(g), e, rtol=1e-6, atol=2e-38)

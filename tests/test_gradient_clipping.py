@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keras_tricks.optimizers import GradientClipping, GradientMonitor, clipping, unwrap
+from keras_tricks.optimizers import GradientClipping, GradientMonitor, _clip_modes, clipping, unwrap
 from tests import float64, helpers
 
 
@@ -151,29 +151,35 @@ def _norm(g):
     return float(np.linalg.norm(g))
 
 
+def _clip(mode, grads, weights=None, **arguments):
+    """`grads` clipped by the mode's own class alone (`_clip_modes`), as the wrapper clips them."""
+    mode = _clip_modes.MODES[mode](**arguments)
+    return mode.clip(grads, weights, mode.measure(grads), True).clip()
+
+
 @settings(max_examples=20, deadline=None)
 @given(threshold=_thresholds, seed=_seeds)
 def test_global_norm_clipping_properties(threshold, seed):
     grads = _random_grads(seed)
-    clipped = clipping.clip_by_global_norm(grads, threshold)
+    clipped = _clip("global_norm", grads, threshold=threshold)
     assert clipped[1] is None
     before = np.concatenate([g.ravel() for g in helpers.to_numpy(grads) if g is not None])
     after = np.concatenate([g.ravel() for g in helpers.to_numpy(clipped) if g is not None])
     assert _norm(after) <= threshold * (1 + 1e-5)
     cosine = before @ after / (_norm(before) * _norm(after))
     assert cosine == pytest.approx(1.0, abs=1e-5)  # direction preserved
-    twice = helpers.to_numpy(clipping.clip_by_global_norm(clipped, threshold))
+    twice = helpers.to_numpy(_clip("global_norm", clipped, threshold=threshold))
     for a, b in zip(helpers.to_numpy(clipped), twice, strict=True):
         if a is not None:
             np.testing.assert_allclose(b, a, rtol=1e-5)  # idempotent
 
 
-def _clipped_twice(clip, threshold, seed):
+def _clipped_twice(mode, threshold, seed):
     """`(gradient, clipped, clipped twice)` per variable with a gradient, as NumPy arrays."""
     grads = _random_grads(seed)
-    clipped = clip(grads, threshold)
+    clipped = _clip(mode, grads, threshold=threshold)
     assert clipped[1] is None  # a variable without a gradient stays without one
-    twice = clip(clipped, threshold)
+    twice = _clip(mode, clipped, threshold=threshold)
     return [
         (g, c, t)
         for g, c, t in zip(*map(helpers.to_numpy, (grads, clipped, twice)), strict=True)
@@ -184,7 +190,7 @@ def _clipped_twice(clip, threshold, seed):
 @settings(max_examples=20, deadline=None)
 @given(threshold=_thresholds, seed=_seeds)
 def test_norm_clipping_properties(threshold, seed):
-    for g, c, twice in _clipped_twice(clipping.clip_by_norm, threshold, seed):
+    for g, c, twice in _clipped_twice("norm", threshold, seed):
         assert _norm(c) <= threshold * (1 + 1e-5)
         assert g.ravel() @ c.ravel() / (_norm(g) * _norm(c)) == pytest.approx(1.0, abs=1e-5)
         np.testing.assert_allclose(twice, c, rtol=1e-5)
@@ -193,7 +199,7 @@ def test_norm_clipping_properties(threshold, seed):
 @settings(max_examples=20, deadline=None)
 @given(threshold=_thresholds, seed=_seeds)
 def test_value_clipping_properties(threshold, seed):
-    for g, c, twice in _clipped_twice(clipping.clip_by_value, threshold, seed):
+    for g, c, twice in _clipped_twice("value", threshold, seed):
         assert np.abs(c).max() <= np.float32(threshold)
         assert np.all(np.sign(c) == np.sign(g))
         np.testing.assert_array_equal(twice, c)
@@ -205,7 +211,7 @@ def test_adaptive_clipping_properties(clipping_, seed):
     grads = _random_grads(seed)
     weights = _random_grads(seed + 1)
     weights[1] = None
-    clipped = clipping.adaptive_clip(grads, weights, clipping_, 1e-3)
+    clipped = _clip("adaptive", grads, weights, clipping=clipping_, eps=1e-3)
     assert clipped[1] is None
     for g, w, c in zip(
         helpers.to_numpy(grads), helpers.to_numpy(weights), helpers.to_numpy(clipped), strict=True
@@ -214,7 +220,7 @@ def test_adaptive_clipping_properties(clipping_, seed):
             continue
         limit = clipping_ * np.maximum(float64.unit_norm(w), 1e-3)
         assert np.all(float64.unit_norm(c) <= limit * (1 + 1e-5) + 1e-12)
-    twice = clipping.adaptive_clip(clipped, weights, clipping_, 1e-3)
+    twice = _clip("adaptive", clipped, weights, clipping=clipping_, eps=1e-3)
     for a, b in zip(helpers.to_numpy(clipped), helpers.to_numpy(twice), strict=True):
         if a is not None:
             np.testing.assert_allclose(b, a, rtol=1e-5)

@@ -17,6 +17,14 @@ def check_is_optimizer(inner_optimizer):
         )
 
 
+def position(variables, variable):
+    """The index of `variable` in `variables`, by identity (Keras variables compare element-wise)."""
+    for index, candidate in enumerate(variables):
+        if candidate is variable:
+            return index
+    raise ValueError(f"{variable.path} is not one of the optimizer's variables")
+
+
 def portable(optimizer):
     """`optimizer` serialized so that it loads on every backend.
 

@@ -62,7 +62,7 @@ Attributes:
     global_norm: float32 scalar, (Σᵢ ‖gᵢ‖²)^½.
     finite: bool scalar, whether every element of every gradient is finite.
     units: `None` (`measure`), or (`measure_unitwise`) one entry per gradient: its unit-wise norms as
-        `unitwise_norm` gives them, `None` for an absent or empty gradient.
+        `unitwise_norms` gives them, `None` for an absent or empty gradient.
 """
 
 
@@ -168,7 +168,7 @@ def _exact_norms(grads, present, units=None):
 def measure_unitwise(grads, floor=0.0):
     """The `Measure` of `grads` with each gradient's unit-wise norms (`units`), in one pass over each.
 
-    Each gradient's plain sums of squares are taken per output unit (as `unitwise_norm`) and added up
+    Each gradient's plain sums of squares are taken per output unit (as `unitwise_norms`) and added up
     for its norm: AGC needs both. Where a sum is out of its exact range, the unit norms scaled by each
     unit's largest element instead (`_scaled_norms`), in a `cond`'s other branch, and each gradient's
     norm combined from them. A gradient's norm is then a sum in another order than `measure`'s: within
@@ -243,11 +243,6 @@ def combined_norm(norms):
     return largest * ops.sqrt(ops.sum(ops.square(norms * scale / safe)))
 
 
-def global_norm(grads):
-    """The L2 norm of all the gradients taken together, a float32 scalar (overflow-safe)."""
-    return measure(grads).global_norm
-
-
 def _scale(grads, factors):
     """Each gradient times its factor, a pair `(prescale, factor)` (`_factor`).
 
@@ -294,39 +289,24 @@ def exceeds_value(grads, threshold):
     return any_of([ops.any(ops.abs(_sparse.values(g)) > threshold) for g in grads if g is not None])
 
 
-def clip_by_norm(grads, threshold, norms=None):
-    """Rescales each gradient whose own L2 norm exceeds `threshold` to norm `threshold`.
-
-    `norms` (a vector of each gradient's norm, as `measure` gives) may be given when already computed.
-    """
-    if norms is None:
-        norms = measure(grads).norms
+def clip_by_norm(grads, threshold, norms):
+    """Rescales each gradient whose own L2 norm (`norms`, a vector as `measure` gives) exceeds
+    `threshold` to norm `threshold`."""
     return _scale(grads, [_factor(norms[i], threshold) for i in range(len(grads))])
 
 
-def clip_by_global_norm(grads, threshold, norm=None):
-    """Rescales all gradients together so that their global norm is at most `threshold`.
-
-    `norm` (the global norm) may be given when already computed.
-    """
-    if norm is None:
-        norm = global_norm(grads)
+def clip_by_global_norm(grads, threshold, norm):
+    """Rescales all gradients together so that their global norm (`norm`) is at most `threshold`."""
     return _scale(grads, [_factor(norm, threshold)] * len(grads))
 
 
-def unitwise_norm(x):
-    """The L2 norm of each output unit of a weight or gradient, broadcastable against `x`.
+def unitwise_norms(tensors, floor=0.0):
+    """The L2 norm of each output unit of each tensor of a list, broadcastable against it, where norms
+    that cannot exceed `floor` need not be exact (AGC's weights: a unit's norm counts as at least eps).
 
     Keras stores kernels with the output units on the last axis (Dense `(in, out)`, Conv `(h, w, in,
-    out)`), so a unit's norm is taken over all the other axes; a bias or scalar is one unit. Like
-    `measure`, exact for every finite float32 `x` (`_scaled_norms`).
-    """
-    return unitwise_norms([x])[0]
-
-
-def unitwise_norms(tensors, floor=0.0):
-    """`unitwise_norm` of each tensor of a list, where norms that cannot exceed `floor` need not be
-    exact (AGC's weights: a unit's norm counts as at least eps).
+    out)`), so a unit's norm is taken over all the other axes; a bias or scalar is one unit. Exact, like
+    `measure`, for every finite float32 tensor.
 
     Plain sums of squares, with the scaled ones (`_scaled_norms`) in one branch taken when a sum is out
     of range (`_units_in_range`), as in `measure_unitwise`.
@@ -342,23 +322,22 @@ def unitwise_norms(tensors, floor=0.0):
 
 
 def _unit_shaped(norms, x):
-    """Unit norms (a vector, or a scalar for a bias or scalar) shaped as `unitwise_norm` gives them."""
+    """Unit norms (a vector, or a scalar for a bias or scalar) shaped as `unitwise_norms` gives them."""
     rank = len(_values(x).shape)
     return norms if rank <= 1 else ops.reshape(norms, (1,) * (rank - 1) + (norms.shape[-1],))
 
 
-def adaptive_factors(grads, weights, clipping, eps, units=None):
+def adaptive_factors(grads, weights, clipping, eps, units):
     """AGC's factor for each unit of each present gradient, whether any unit is rescaled, and the norm.
 
     Returns `(factors, changed, clipped_norm)`: one factor per gradient that is not `None`, in order (a
     pair `(prescale, factor)` of tensors broadcastable against it, as `_factor` gives), a boolean
     scalar, and the global norm of the clipped gradients (from the units' clipped norms: no second
-    pass over the gradients). See `adaptive_clip`.
+    pass over the gradients). A unit's gradient G is rescaled to norm λ · max(‖W‖, ε) when its norm
+    exceeds that (Brock et al. 2021, eq. 3), where W is the unit's weights, λ = `clipping`, ε = `eps`.
     `units` (one entry per gradient, as `measure_unitwise(grads).units`) gives the gradients' unit-wise
-    norms when already measured.
+    norms.
     """
-    if units is None:
-        units = [None if g is None or not _has_elements(g) else unitwise_norm(g) for g in grads]
     measured = [(w, u) for g, w, u in zip(grads, weights, units, strict=True) if u is not None]
     if not measured:
         ones = (ops.ones(()), ops.ones(()))
@@ -392,18 +371,6 @@ def apply_factors(grads, factors):
     """Multiplies each present gradient by its factor (`factors` as `adaptive_factors` gives them)."""
     factors = iter(factors)
     return [None if g is None else _scale([g], [next(factors)])[0] for g in grads]
-
-
-def adaptive_clip(grads, weights, clipping, eps, return_changed=False):
-    """Unit-wise adaptive gradient clipping (AGC), Brock et al. 2021, eq. (3).
-
-    A unit's gradient `G` is rescaled to norm `λ · max(‖W‖, ε)` when its norm exceeds that, where `W`
-    is the unit's weights, `λ = clipping` and `ε = eps`. With `return_changed=True`, also returns a
-    boolean scalar: whether any unit was rescaled.
-    """
-    factors, changed, _ = adaptive_factors(grads, weights, clipping, eps)
-    clipped = apply_factors(grads, factors)
-    return (clipped, changed) if return_changed else clipped
 
 
 def any_of(flags):

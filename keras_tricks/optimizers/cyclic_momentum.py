@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_tricks._registration import register
 from keras_tricks.optimizers import _chain
-from keras_tricks.optimizers._wrapper import OptimizerWrapper, check_is_optimizer
+from keras_tricks.optimizers._wrapper import OptimizerWrapper, check_is_optimizer, position
 from keras_tricks.schedules.one_cycle import OneCycle
 
 # The optimizers whose `beta_1` is Adam's first-moment momentum and is only used in arithmetic, on every
@@ -16,14 +16,6 @@ _ADAM_FAMILY = (
     keras.optimizers.Nadam,
     keras.optimizers.Lamb,
 )
-
-
-def _position(variables, variable):
-    # by identity: Keras variables compare element-wise with ==
-    for index, candidate in enumerate(variables):
-        if candidate is variable:
-            return index
-    raise ValueError(f"{variable.path} is not one of the inner optimizer's variables")
 
 
 @register
@@ -205,24 +197,24 @@ class CyclicMomentum(OptimizerWrapper):
         own_count = len(self._variables)
         own_values, inner_values = optimizer_variables[:own_count], optimizer_variables[own_count:]
         inner = self.inner_optimizer
-        momentum = self.momentum_at(inner_values[_position(inner.variables, inner.iterations)])
+        momentum = self.momentum_at(inner_values[position(inner.variables, inner.iterations)])
         if not self._is_sgd:
             with self._beta_1(momentum):
                 new_trainable, new_inner = inner.stateless_apply(inner_values, grads, trainable_variables)
             return list(new_trainable), own_values + list(new_inner)
         # grads follow the variables the wrapper was built with, as do SGD's velocities
-        positions = [_position(inner.variables, velocity) for velocity in inner.momentums]
+        positions = [position(inner.variables, velocity) for velocity in inner.momentums]
         updated = [(index, positions[index]) for index, grad in enumerate(grads) if grad is not None]
         factor = self._velocity_factor(momentum)
-        for _, position in updated:
-            inner_values[position] = inner_values[position] * ops.cast(factor, inner_values[position].dtype)
+        for _, slot in updated:
+            inner_values[slot] = inner_values[slot] * ops.cast(factor, inner_values[slot].dtype)
         new_trainable, new_inner = inner.stateless_apply(inner_values, grads, trainable_variables)
         new_trainable, new_inner = list(new_trainable), list(new_inner)
         if inner.nesterov:
             correction = self._nesterov_correction(momentum)
-            for index, position in updated:
+            for index, slot in updated:
                 value = new_trainable[index]
-                new_trainable[index] = value + ops.cast(correction, value.dtype) * new_inner[position]
+                new_trainable[index] = value + ops.cast(correction, value.dtype) * new_inner[slot]
         return new_trainable, own_values + new_inner
 
     def get_config(self):

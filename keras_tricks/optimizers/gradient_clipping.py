@@ -1,10 +1,9 @@
 """`GradientClipping`: an optimizer wrapper that clips gradients and records what clipping did.
 
 One step, in order: the gradient of the global batch (`_distribute`), summed over the micro-batches of
-an accumulating inner optimizer (`_accumulate`), measured (`clipping.measure`: norms that never
-overflow, non-finite elements), clipped by the mode's function (`_CLIPPERS`, each returning a function
-that clips the gradients and whether clipping changed them), recorded (`_Sums`), and handed to the inner
-optimizer unless it is non-finite and skipped.
+an accumulating inner optimizer (`_accumulate`), measured and clipped by the mode (one small class per
+mode in `_clip_modes`: its variables, its measure, its clip), recorded (`_Sums`), and handed to the
+inner optimizer unless it is non-finite and skipped.
 
 The clipping itself (a product of each gradient with its factor) is traced where the inner
 optimizer's update is, inside the skip's `cond`: there XLA fuses it into the update, as it fuses Keras's
@@ -21,11 +20,11 @@ from keras import ops
 
 from keras_tricks import _checks
 from keras_tricks._registration import register
-from keras_tricks.optimizers import _chain, _distribute
+from keras_tricks.optimizers import _chain, _clip_modes, _distribute
 from keras_tricks.optimizers import clipping as clip_ops
-from keras_tricks.optimizers._wrapper import OptimizerWrapper, check_is_optimizer
+from keras_tricks.optimizers._wrapper import OptimizerWrapper, check_is_optimizer, position
 
-MODES = ("value", "norm", "global_norm", "adaptive", "percentile", None)
+MODES = tuple(_clip_modes.MODES)
 
 
 class _Sums:
@@ -200,6 +199,8 @@ class GradientClipping(OptimizerWrapper):
             skip_nonfinite = self.mode is not None
         self.skip_nonfinite = _checks.boolean("skip_nonfinite", skip_nonfinite)
         self.update_ratios = _checks.boolean("update_ratios", update_ratios)
+        mode_class = _clip_modes.MODES[self.mode]
+        self._mode = mode_class(**{name: getattr(self, name) for name in mode_class.arguments})
         self._accumulation = _chain.unwrap(inner_optimizer).gradient_accumulation_steps
 
     def build(self, var_list):
@@ -217,10 +218,7 @@ class GradientClipping(OptimizerWrapper):
         self.norm_max = variable("grad_norm_max")
         if self.update_ratios:
             self.update_ratio_sums = variable("update_ratio_sums", (len(var_list),))
-        if self.mode == "percentile":
-            self.norm_history = variable("norm_history", (self.window,))
-            self.norm_sorted = variable("norm_sorted", (self.window,))
-            self.history_count = variable("history_count", dtype="int32")
+        self._mode.build(self, var_list)
         if self._accumulation:
             self._accumulators = [
                 None if integer else self.add_variable_from_reference(v, "gradient_clipping_sum")
@@ -256,14 +254,9 @@ class GradientClipping(OptimizerWrapper):
         return clip, step.finite
 
     def _measure_and_clip(self, grads, weights, is_update):
-        # AGC needs each gradient's unit-wise norms: measured with the norms, in one pass. No unit is
-        # clipped below clipping · eps: there its norm need not be exact.
-        if self.mode == "adaptive":
-            measure = clip_ops.measure_unitwise(grads, floor=self.clipping * self.eps)
-        else:
-            measure = clip_ops.measure(grads)
+        measure = self._mode.measure(grads)
         recorded = ops.logical_and(measure.finite, is_update)
-        clip, changed, clipped_norm = _CLIPPERS[self.mode](self, grads, weights, measure, recorded)
+        clip, changed, clipped_norm = self._mode.clip(grads, weights, measure, recorded)
         if clipped_norm is None:  # the clipped gradient is bounded: its squares do not overflow
             clipped = clip()  # measured here: computed once, for the measure and the update
             clip = lambda: clipped  # noqa: E731
@@ -272,69 +265,18 @@ class GradientClipping(OptimizerWrapper):
             clip, measure.global_norm, clipped_norm, changed, measure.finite, recorded, measure.norms
         )
 
-    # The modes. Each returns (a function of no argument that returns the clipped gradients, whether
-    # clipping changed them, the clipped global norm or None to measure it). What the function closes
-    # over (the gradients, their factors) is computed here; only the clipping is left to it.
+    # AutoClip's variables are its mode's (`_clip_modes.AutoClip`); here for the code that reads them.
+    @property
+    def norm_history(self):
+        return self._mode.norm_history
 
-    def _observe(self, grads, weights, measure, recorded):
-        return lambda: grads, ops.zeros((), dtype="bool"), measure.global_norm
+    @property
+    def norm_sorted(self):
+        return self._mode.norm_sorted
 
-    def _by_value(self, grads, weights, measure, recorded):
-        changed = clip_ops.exceeds_value(grads, self.threshold)
-        return lambda: clip_ops.clip_by_value(grads, self.threshold), changed, None
-
-    def _by_norm(self, grads, weights, measure, recorded):
-        changed = ops.any(measure.norms > self.threshold)
-        # Each gradient's clipped norm is min(‖gᵢ‖, θ): no second pass over the gradients.
-        clipped_norm = clip_ops.combined_norm(ops.minimum(measure.norms, self.threshold))
-        return (
-            lambda: clip_ops.clip_by_norm(grads, self.threshold, measure.norms),
-            changed,
-            ops.where(changed, clipped_norm, measure.global_norm),
-        )
-
-    def _by_global_norm(self, grads, weights, measure, recorded, threshold=None):
-        threshold = self.threshold if threshold is None else threshold
-        return (
-            lambda: clip_ops.clip_by_global_norm(grads, threshold, measure.global_norm),
-            measure.global_norm > threshold,
-            ops.minimum(measure.global_norm, threshold),
-        )
-
-    def _adaptive(self, grads, weights, measure, recorded):
-        present = [(g, w, u) for g, w, u in zip(grads, weights, measure.units, strict=True) if g is not None]
-        if not present:
-            return lambda: grads, ops.zeros((), dtype="bool"), measure.global_norm
-        g, w, units = zip(*present, strict=True)
-        factors, changed, clipped_norm = clip_ops.adaptive_factors(g, w, self.clipping, self.eps, units)
-        return (
-            lambda: clip_ops.apply_factors(grads, factors),
-            changed,
-            ops.where(changed, clipped_norm, measure.global_norm),
-        )
-
-    def _autoclip(self, grads, weights, measure, recorded):
-        # AutoClip's threshold: a percentile of the global norms of the recorded steps, this one included.
-        # The ring buffer says which norm leaves the window; a sorted copy gives the percentile without
-        # sorting at every step.
-        previous = self.history_count.value
-        slot = previous % self.window
-        full = previous >= self.window
-        leaving = ops.take(self.norm_history.value, slot)
-        ordered = clip_ops.sorted_update(
-            self.norm_sorted.value,
-            ops.minimum(previous, self.window),
-            (full, leaving),
-            measure.global_norm,
-        )
-        ordered = ops.where(recorded, ordered, self.norm_sorted.value)
-        at_slot = ops.logical_and(ops.arange(self.window) == slot, recorded)
-        self.norm_history.assign(ops.where(at_slot, measure.global_norm, self.norm_history.value))
-        self.norm_sorted.assign(ordered)
-        count = previous + ops.cast(recorded, "int32")
-        self.history_count.assign(count)
-        threshold = clip_ops.percentile_of_sorted(ordered, ops.maximum(count, 1), self.percentile)
-        return self._by_global_norm(grads, weights, measure, recorded, threshold)
+    @property
+    def history_count(self):
+        return self._mode.history_count
 
     def _accumulate(self, grads, iteration):
         """The mean of the micro-batch gradients so far (this one included), their sum, whether to update."""
@@ -400,7 +342,7 @@ class GradientClipping(OptimizerWrapper):
         trainable_variables = [ops.convert_to_tensor(v) for v in trainable_variables]
         own_count = len(self._variables)
         inner_variables = list(optimizer_variables[own_count:])
-        iteration = inner_variables[_position(self.inner_optimizer.variables, _chain.step_counter(self))]
+        iteration = inner_variables[position(self.inner_optimizer.variables, _chain.step_counter(self))]
         mapping = list(zip(self._variables, optimizer_variables[:own_count], strict=True))
         with keras.StatelessScope(state_mapping=mapping) as scope:
             clip, finite = self._step(grads, trainable_variables, iteration)
@@ -427,21 +369,9 @@ class GradientClipping(OptimizerWrapper):
         return list(new_trainable), own_variables + list(new_inner)
 
     def load_own_variables(self, store):
-        """Loads the saved variables; a `"percentile"` file saved before the sorted copy existed too.
-
-        Such a file (keras-tricks before the sorted window) lacks `norm_sorted`: it is rebuilt from the
-        saved ring buffer, sorted once.
-        """
-        if self.mode != "percentile" or len(store.keys()) != len(self.variables) - 1:
-            super().load_own_variables(store)
-            return
-        missing = _position(self.variables, self.norm_sorted)
-        history = _position(self.variables, self.norm_history)
-        count = _position(self.variables, self.history_count)
-        old = {j: store[str(j if j < missing else j - 1)] for j in range(len(self.variables)) if j != missing}
-        filled = ops.arange(self.window) < ops.minimum(ops.convert_to_tensor(old[count]), self.window)
-        old[missing] = ops.sort(ops.where(filled, ops.convert_to_tensor(old[history]), float("inf")))
-        super().load_own_variables({str(j): value for j, value in old.items()})
+        """Loads the saved variables, as the mode reads them (AutoClip: a file saved before its sorted
+        copy existed too)."""
+        super().load_own_variables(self._mode.load(self, store))
 
     def statistics(self):
         """The accumulated statistics since the last `reset_statistics()`, keyed by their log names.
@@ -556,24 +486,7 @@ class GradientMonitor(GradientClipping):
         }
 
 
-# The mode's clipping: (wrapper, gradients, weights, measure, recorded) -> (a function of no argument
-# returning the clipped gradients, changed, the clipped global norm or None).
-_CLIPPERS = {
-    None: GradientClipping._observe,
-    "value": GradientClipping._by_value,
-    "norm": GradientClipping._by_norm,
-    "global_norm": GradientClipping._by_global_norm,
-    "adaptive": GradientClipping._adaptive,
-    "percentile": GradientClipping._autoclip,
-}
-
-
 def _as_tensor(gradient):
     from keras_tricks.optimizers import _sparse
 
     return gradient if _sparse.is_sparse(gradient) else ops.convert_to_tensor(gradient)
-
-
-def _position(variables, variable):
-    # by identity: Keras variables compare element-wise with ==
-    return next(i for i, candidate in enumerate(variables) if candidate is variable)
