@@ -3,12 +3,13 @@
 A probe layer whose loss gradients are known in closed form: variables of every shape a model holds (a
 scalar `()`, one element, a vector, a Dense kernel, a conv kernel, and an `Embedding`, whose gradient is
 sparse on tensorflow), each with the gradient `s · c` for a fixed pattern `c` and a scale `s` set per
-variable and per step by the input. Epoch after epoch the scales climb from ~1e-37 to float32's
-largest, the variables of one step often 1e10 apart. In every mode, on every compile setting (default,
-`jit_compile=True`, `steps_per_execution=2`; torch runs its default only), the logged statistics
-(`GradientNormLogger`: global norms, clipped norms, clip rate, each variable's norm) and every epoch's
-weight update must equal a float64 NumPy run of the same steps (`tests/float64.py`) to 1e-6; where Keras
-clips exactly (magnitudes whose squares float32 holds), the weights must equal Keras's own clipping's.
+variable and per step by the input. Epoch after epoch the scales climb from ~1e-36 (elements from
+~5e-37) to float32's largest, the variables of one step often 1e10 apart. In every mode, on every
+compile setting (default, `jit_compile=True`, `steps_per_execution=2`; torch runs its default only),
+the logged statistics (`GradientNormLogger`: global norms, clipped norms, clip rate, each variable's
+norm) and every epoch's weight update must equal a float64 NumPy run of the same steps
+(`tests/float64.py`) to 1e-6; where Keras clips exactly (magnitudes whose squares float32 holds), the
+weights must equal Keras's own clipping's.
 """
 
 import keras
