@@ -24,7 +24,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import clipping_step, harness, profile_clipping  # noqa: E402
+from benchmarks import clipping_step, harness  # noqa: E402
 
 KERAS = "Keras global_clipnorm=1"
 SHIPPED = "GradientClipping adaptive + logger"
@@ -60,29 +60,7 @@ CONFIGS = {  # row: (profile_clipping configuration, way of taking the weights' 
 
 
 def make_configs(args):
-    import keras
-
-    from keras_tricks.optimizers import clipping
-
-    if keras.backend.backend() != "jax":
-        raise SystemExit("agc_bound.py measures jax's compiled step: run it with --backends jax")
-    x, y = harness.fashion_mnist_subset(max(args.batch_size, 3200))
-    timed, shipped = [], clipping.unitwise_norms
-    for row, (name, way) in CONFIGS.items():
-        # jax traces the step in the first epoch of `fit`, and the jit of `model.train_step` below reused
-        # that trace when tried (a replacement made after `fit` was never called): the norms are replaced
-        # from the model's making to the end of its step's first round, whichever trace is used.
-        clipping.unitwise_norms = _weight_norms(way)
-        try:
-            model, callbacks = profile_clipping.make(name)
-            run = clipping_step._rounds(
-                *profile_clipping.jax_train_step(model, callbacks, x, y, args.batch_size)
-            )
-            run()
-        finally:
-            clipping.unitwise_norms = shipped
-        timed.append(harness.Timed(row, run, None if row == KERAS else KERAS))
-    return timed
+    return clipping_step.replaced_configs(args, "unitwise_norms", _weight_norms, CONFIGS, KERAS)
 
 
 if __name__ == "__main__":

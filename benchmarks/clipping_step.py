@@ -53,6 +53,35 @@ def make_configs(args):
     return timed
 
 
+def replaced_configs(args, attribute, replacement, configs, baseline):
+    """Timed configurations with `keras_tricks.optimizers.clipping.<attribute>` replaced, for the timing
+    only, by `replacement(way)` (agc_bound.py, measure_bound.py).
+
+    `configs` maps a row to `(profile_clipping configuration, way)`; each row is timed against
+    `baseline`. jax traces the step in the first epoch of `fit`, and the jit of `model.train_step` reused
+    that trace when tried (a replacement made after `fit` was never called): the function is replaced
+    from the model's making to the end of its step's first round, whichever trace is used.
+    """
+    import keras
+
+    from keras_tricks.optimizers import clipping
+
+    if keras.backend.backend() != "jax":
+        raise SystemExit("this benchmark measures jax's compiled step: run it with --backends jax")
+    x, y = harness.fashion_mnist_subset(max(args.batch_size, 3200))
+    timed, shipped = [], getattr(clipping, attribute)
+    for row, (name, way) in configs.items():
+        setattr(clipping, attribute, replacement(way))
+        try:
+            model, callbacks = profile_clipping.make(name)
+            run = _rounds(*profile_clipping.jax_train_step(model, callbacks, x, y, args.batch_size))
+            run()
+        finally:
+            setattr(clipping, attribute, shipped)
+        timed.append(harness.Timed(row, run, None if row == baseline else baseline))
+    return timed
+
+
 def _rounds(step, state, data):
     """One measured round: `STEPS` calls of the jitted step, carrying the (donated) state along."""
     import jax

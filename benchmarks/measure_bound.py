@@ -23,7 +23,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import clipping_step, harness, profile_clipping  # noqa: E402
+from benchmarks import clipping_step, harness  # noqa: E402
 
 KERAS = "Keras global_clipnorm=1"
 GLOBAL = "GradientClipping global_norm + logger"
@@ -66,27 +66,7 @@ CONFIGS = {  # row: (profile_clipping configuration, way of measuring)
 
 
 def make_configs(args):
-    import keras
-
-    from keras_tricks.optimizers import clipping
-
-    if keras.backend.backend() != "jax":
-        raise SystemExit("measure_bound.py measures jax's compiled step: run it with --backends jax")
-    x, y = harness.fashion_mnist_subset(max(args.batch_size, 3200))
-    timed, shipped = [], clipping.measure
-    for row, (name, way) in CONFIGS.items():
-        # Replaced from the model's making to the end of its step's first round (see agc_bound.py).
-        clipping.measure = _measure(way)
-        try:
-            model, callbacks = profile_clipping.make(name)
-            run = clipping_step._rounds(
-                *profile_clipping.jax_train_step(model, callbacks, x, y, args.batch_size)
-            )
-            run()
-        finally:
-            clipping.measure = shipped
-        timed.append(harness.Timed(row, run, None if row == KERAS else KERAS))
-    return timed
+    return clipping_step.replaced_configs(args, "measure", _measure, CONFIGS, KERAS)
 
 
 if __name__ == "__main__":
